@@ -1,0 +1,105 @@
+"""Config loading: ${ENV} expansion, strict keys with their paths, embedded defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.config import ConfigError, default_config, load_config, parse_config
+
+MINIMAL = {"receivers": [{"name": "ops", "platform": "feishu", "webhook_url": "${URL}"}]}
+
+
+def test_expands_environment_variables_anywhere() -> None:
+    config = parse_config(MINIMAL, environ={"URL": "https://open.feishu.cn/open-apis/bot/v2/hook/t"})
+    assert config.receivers[0].webhook_url == "https://open.feishu.cn/open-apis/bot/v2/hook/t"
+
+
+def test_expansion_uses_default_after_colon_dash() -> None:
+    data = {"receivers": [{"name": "c", "platform": "console", "keyword": "${KW:-alert}"}]}
+    assert parse_config(data, environ={}).receivers[0].keyword == "alert"
+
+
+def test_unset_variable_fails_naming_it() -> None:
+    with pytest.raises(ConfigError, match="URL is not set"):
+        parse_config(MINIMAL, environ={})
+
+
+@pytest.mark.parametrize(
+    ("data", "path"),
+    [
+        ({"receivers": [{"name": "c", "platform": "console", "colour": 1}]}, "receivers.0.colour"),
+        ({"receivers": [{"name": "c", "platform": "slack"}]}, "receivers.0.platform"),
+        ({"receivers": [{"name": "c", "platform": "console"}], "server": {"port": 1}}, "server.port"),
+        (
+            {"receivers": [{"name": "c", "platform": "console"}], "routes": [{"receivers": ["x"]}]},
+            "routes.0.receivers",
+        ),
+        (
+            {"receivers": [{"name": "c", "platform": "console"}], "server": {"timezone": "Mars/X"}},
+            "server.timezone",
+        ),
+        (
+            {"receivers": [{"name": "c", "platform": "console"}],
+             "filters": [{"matchers": ["alertname ~ x"]}]},
+            "filters.0.matchers",
+        ),
+        ({"receivers": [{"name": "d", "platform": "dingtalk", "webhook_url": "ftp://x"}]},
+         "receivers.0"),
+    ],
+    ids=["unknown-key", "bad-platform", "unknown-server-key", "unknown-route-receiver",
+         "bad-timezone", "bad-matcher", "non-http-url"],
+)
+def test_bad_config_names_the_offending_key(data: dict[str, object], path: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, environ={})
+    assert path in str(info.value)
+
+
+def test_config_errors_never_echo_secret_values() -> None:
+    secret_url = "https://oapi.dingtalk.com/robot/send?access_token=topsecret123"
+    data = {"receivers": [{"name": "d", "platform": "dingtalk", "webhook_url": secret_url,
+                           "secret": 42}]}
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, environ={})
+    assert "topsecret123" not in str(info.value)
+    assert "receivers.0.secret" in str(info.value)
+
+
+def test_watchdog_and_deadmanssnitch_are_filtered_by_default() -> None:
+    config = parse_config({"receivers": [{"name": "c", "platform": "console"}]}, environ={})
+    assert config.filters[0].matchers == ["alertname =~ Watchdog|DeadMansSnitch"]
+
+
+def test_default_is_one_console_receiver_without_env() -> None:
+    config = default_config(environ={})
+    assert [(r.name, r.platform) for r in config.receivers] == [("console", "console")]
+    assert config.routes[0].receivers == ["console"]
+
+
+def test_env_vars_give_a_one_bot_setup_without_a_file() -> None:
+    env = {
+        "ALERTBRIDGE_DINGTALK_URL": "https://oapi.dingtalk.com/robot/send?access_token=a",
+        "ALERTBRIDGE_DINGTALK_SECRET": "SECxyz",
+        "ALERTBRIDGE_WECOM_URL": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k",
+    }
+    config = default_config(environ=env)
+    assert [(r.name, r.platform, r.secret) for r in config.receivers] == [
+        ("dingtalk", "dingtalk", "SECxyz"),
+        ("wecom", "wecom", None),
+    ]
+    assert config.routes[0].receivers == ["dingtalk", "wecom"]
+
+
+def test_load_config_reads_yaml_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("receivers:\n  - {name: c, platform: console}\nserver: {path_prefix: /abc/}\n")
+    assert load_config(path, environ={}).server.path_prefix == "/abc"
+
+
+def test_load_config_reports_invalid_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("receivers: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(path, environ={})
