@@ -1,0 +1,171 @@
+"""Alertmanager's webhook payload (version 4): pydantic models and their mapping to Notification.
+
+Facts the models encode are in shared/reference/inbound-payloads.md §1 (notify/webhook/webhook.go,
+template/template.go); unknown and newer fields (notification_reason, routeLabels) are ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from app.models import Alert, Notification, Status
+from app.sources import InvalidPayload
+
+SUPPORTED_VERSION = "4"
+# How many validation errors one 422 message lists; the rest are counted, not spelled out.
+MAX_REPORTED_ERRORS = 5
+
+# Go's time.RFC3339Nano; Python's datetime holds microseconds, so the fraction is cut to 6 digits.
+_RFC3339 = re.compile(
+    r"(?P<base>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(?P<frac>\d+))?(?P<zone>Z|[+-]\d\d:\d\d)"
+)
+# Go's zero time.Time, which Alertmanager sends as endsAt of every firing alert.
+_GO_ZERO_YEAR = 1
+
+
+def _parse_time(value: Any) -> datetime | None:
+    """An RFC3339 timestamp of any precision as an aware UTC datetime; Go's zero time is None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not (match := _RFC3339.fullmatch(value)):
+        raise PydanticCustomError("rfc3339", "Input should be an RFC3339 timestamp")
+    frac = (match["frac"] or "")[:6].ljust(6, "0")
+    zone = "+00:00" if match["zone"] == "Z" else match["zone"]
+    try:
+        parsed = datetime.fromisoformat(f"{match['base']}.{frac}{zone}")
+        return None if parsed.year == _GO_ZERO_YEAR else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise PydanticCustomError("rfc3339", "Input should be a valid RFC3339 timestamp") from None
+
+
+def _none_as_empty(value: Any) -> Any:
+    # Go marshals a nil map as null; treat it like the empty map it stands for.
+    return {} if value is None else value
+
+
+GoTime = Annotated[datetime | None, BeforeValidator(_parse_time)]
+Labels = dict[str, StrictStr]
+OptionalLabels = Annotated[Labels, BeforeValidator(_none_as_empty)]
+
+
+class _Model(BaseModel):
+    # extra="ignore": newer Alertmanagers add fields (notification_reason in 0.32, routeLabels in
+    # 0.34) and an old alertbridge must keep accepting them.
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class AlertmanagerAlert(_Model):
+    status: Literal["firing", "resolved"]
+    labels: Labels
+    annotations: OptionalLabels = {}
+    starts_at: GoTime = Field(default=None, alias="startsAt")
+    ends_at: GoTime = Field(default=None, alias="endsAt")
+    generator_url: str = Field(default="", alias="generatorURL")
+    fingerprint: str = ""
+
+
+class AlertmanagerPayload(_Model):
+    version: str | None = None
+    group_key: str = Field(default="", alias="groupKey")
+    truncated_alerts: int = Field(default=0, alias="truncatedAlerts", ge=0)
+    status: Literal["firing", "resolved"] | None = None
+    receiver: str = ""
+    group_labels: OptionalLabels = Field(default={}, alias="groupLabels")
+    common_labels: OptionalLabels = Field(default={}, alias="commonLabels")
+    common_annotations: OptionalLabels = Field(default={}, alias="commonAnnotations")
+    external_url: str = Field(default="", alias="externalURL")
+    alerts: list[AlertmanagerAlert]
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _check_version(cls, value: Any) -> Any:
+        if value is not None and str(value) != SUPPORTED_VERSION:
+            raise PydanticCustomError(
+                "unsupported_version",
+                "Unsupported webhook version {version}; alertbridge understands version 4",
+                {"version": repr(value)},
+            )
+        return None if value is None else str(value)
+
+    @field_validator("receiver")
+    @classmethod
+    def _unquote_receiver(cls, value: str) -> str:
+        # template.go sends regexp.QuoteMeta(receiver), which puts a backslash before each regexp
+        # metacharacter (and before a backslash itself): dropping each escaping backslash undoes it.
+        return re.sub(r"\\(.)", r"\1", value, flags=re.DOTALL)
+
+
+def to_notification(payload: AlertmanagerPayload) -> Notification:
+    alerts = [_to_alert(a) for a in payload.alerts]
+    # "firing if any alert in the group is firing" is how Alertmanager itself derives it.
+    derived: Status = "firing" if any(a.status == "firing" for a in alerts) else "resolved"
+    return Notification(
+        kind="alert",
+        status=payload.status or derived,
+        alerts=alerts,
+        receiver=payload.receiver,
+        group_key=payload.group_key,
+        group_labels=dict(payload.group_labels),
+        common_labels=dict(payload.common_labels),
+        common_annotations=dict(payload.common_annotations),
+        external_url=payload.external_url,
+        truncated_alerts=payload.truncated_alerts,
+    )
+
+
+def _to_alert(alert: AlertmanagerAlert) -> Alert:
+    return Alert(
+        status=alert.status,
+        labels=dict(alert.labels),
+        annotations=dict(alert.annotations),
+        starts_at=alert.starts_at,
+        ends_at=alert.ends_at,
+        generator_url=alert.generator_url,
+        fingerprint=alert.fingerprint,
+    )
+
+
+def parse_alertmanager(body: bytes) -> Notification:
+    """The Notification in an Alertmanager webhook body; InvalidPayload (400 or 422) if none."""
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise InvalidPayload(
+            f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", 400
+        ) from None
+    except UnicodeDecodeError:
+        raise InvalidPayload("body is not UTF-8 encoded JSON", 400) from None
+    except (ValueError, RecursionError):  # json's int digit limit, or the recursion limit
+        raise InvalidPayload("unreadable JSON: number too long or nesting too deep", 400) from None
+    try:
+        return to_notification(AlertmanagerPayload.model_validate(data))
+    except ValidationError as exc:
+        raise InvalidPayload(describe_errors(exc), 422) from None
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """`alerts.0.status: Input should be ...; ...`: field paths and reasons, never the input."""
+    errors = exc.errors(include_url=False, include_input=False)
+    parts = [
+        f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
+        for err in errors[:MAX_REPORTED_ERRORS]
+    ]
+    if len(errors) > MAX_REPORTED_ERRORS:
+        parts.append(f"and {len(errors) - MAX_REPORTED_ERRORS} more errors")
+    return "; ".join(parts)

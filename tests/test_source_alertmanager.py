@@ -1,0 +1,265 @@
+"""Alertmanager webhook v4 bodies → Notification, and 400/422 for bodies that are not."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.sources import InvalidPayload
+from app.sources.alertmanager import AlertmanagerPayload, parse_alertmanager, to_notification
+
+FIXTURES = Path(__file__).parent / "fixtures" / "alertmanager"
+
+
+def fixture(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def minimal(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "version": "4",
+        "status": "firing",
+        "alerts": [{"status": "firing", "labels": {"alertname": "Test"}}],
+    }
+    body.update(changes)
+    return body
+
+
+def encode(body: Any) -> bytes:
+    return json.dumps(body).encode()
+
+
+def test_reads_a_kube_prometheus_firing_group_with_nanosecond_times() -> None:
+    n = parse_alertmanager(fixture("firing.json"))
+
+    assert (n.kind, n.status, n.receiver) == ("alert", "firing", "Default")
+    assert n.group_key == '{}:{namespace="shop"}'
+    assert n.group_labels == {"namespace": "shop"}
+    assert n.common_labels["severity"] == "warning"
+    assert n.common_annotations == {}
+    assert n.external_url == "http://alertmanager-main-0:9093"
+    assert n.truncated_alerts == 0
+    assert [a.labels["alertname"] for a in n.alerts] == [
+        "KubePodCrashLooping",
+        "KubeDeploymentReplicasMismatch",
+    ]
+    first, second = n.alerts
+    assert first.starts_at == datetime(2024, 11, 12, 8, 17, 43, 123456, tzinfo=UTC)
+    assert second.starts_at == datetime(2024, 11, 12, 8, 32, 13, 900412, tzinfo=UTC)
+    assert first.ends_at is None
+    assert second.ends_at is None
+    assert first.fingerprint == "1c2bd0f07ea4b9e3"
+    assert first.generator_url.startswith("http://prometheus-k8s-0:9090/graph?g0.expr=")
+    assert first.annotations["summary"] == "Pod is crash looping."
+    assert first.count == 1
+
+
+def test_reads_a_resolved_group_and_converts_its_times_to_utc() -> None:
+    n = parse_alertmanager(fixture("resolved.json"))
+
+    assert (n.status, n.receiver, n.truncated_alerts) == ("resolved", "Critical", 2)
+    assert n.common_annotations["summary"] == "One or more targets are unreachable."
+    (alert,) = n.alerts
+    assert alert.status == "resolved"
+    assert alert.starts_at == datetime(2024, 11, 12, 8, 2, 11, 500000, tzinfo=UTC)
+    assert alert.ends_at == datetime(2024, 11, 12, 8, 47, 13, 123, tzinfo=UTC)
+    assert alert.ends_at is not None
+    assert alert.ends_at.tzinfo is UTC
+    assert n.resolved == [alert]
+    assert n.firing == []
+
+
+def test_unescapes_the_receiver_and_ignores_route_labels_and_unknown_fields() -> None:
+    n = parse_alertmanager(fixture("route-labels-escaped-receiver.json"))
+
+    assert n.receiver == "web.hook"
+    assert n.group_labels == {}
+    assert [a.status for a in n.alerts] == ["firing", "resolved"]
+    assert n.alerts[1].ends_at == datetime(2024, 11, 12, 8, 0, 1, tzinfo=UTC)
+    assert n.alerts[0].starts_at == datetime(2024, 11, 12, 0, 0, 31, 777000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("escaped", "receiver"),
+    [
+        ("web\\.hook", "web.hook"),
+        ("team-a\\|team-b", "team-a|team-b"),
+        ("a\\\\b", "a\\b"),
+        ("\\(ops\\)\\[\\*\\]", "(ops)[*]"),
+        ("plain", "plain"),
+    ],
+    ids=["dot", "pipe", "backslash", "brackets", "nothing-escaped"],
+)
+def test_undoes_regexp_quotemeta_on_the_receiver(escaped: str, receiver: str) -> None:
+    assert parse_alertmanager(encode(minimal(receiver=escaped))).receiver == receiver
+
+
+def test_derives_the_group_status_and_defaults_when_optional_fields_are_absent() -> None:
+    n = parse_alertmanager(encode({"alerts": [{"status": "resolved", "labels": {}}]}))
+
+    assert (n.status, n.receiver, n.group_key, n.truncated_alerts) == ("resolved", "", "", 0)
+    assert n.alerts[0].annotations == {}
+    assert n.alerts[0].starts_at is None
+    assert n.alerts[0].ends_at is None
+
+
+def test_treats_null_maps_as_empty() -> None:
+    body = minimal(commonAnnotations=None)
+    body["alerts"][0]["annotations"] = None
+
+    n = parse_alertmanager(encode(body))
+
+    assert n.common_annotations == {}
+    assert n.alerts[0].annotations == {}
+
+
+def test_to_notification_maps_a_validated_payload() -> None:
+    payload = AlertmanagerPayload.model_validate(minimal(receiver="x\\.y"))
+
+    n = to_notification(payload)
+
+    assert (n.kind, n.receiver, n.alerts[0].labels) == ("alert", "x.y", {"alertname": "Test"})
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        (b'{"version": "4",\n "alerts": [}', "line 2 column"),
+        (b'{"alerts": [{"status": "firing"', "line 1 column 32"),
+        (b"", "line 1 column 1"),
+        (b'{"receiver": "\xff"}', "not UTF-8"),
+    ],
+    ids=["bad-bracket", "truncated", "empty", "not-utf8"],
+)
+def test_rejects_malformed_json_with_400_saying_where(body: bytes, where: str) -> None:
+    with pytest.raises(InvalidPayload) as caught:
+        parse_alertmanager(body)
+
+    assert caught.value.status_code == 400
+    assert where in caught.value.message
+
+
+def _with_alert(**fields: Any) -> dict[str, Any]:
+    return minimal(alerts=[{"status": "firing", "labels": {}, **fields}])
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            _with_alert(status="pending"),
+            "alerts.0.status: Input should be 'firing' or 'resolved'",
+        ),
+        ({"version": "4", "status": "firing"}, "alerts: Field required"),
+        (minimal(version="3"), "version: Unsupported webhook version '3'"),
+        (minimal(alerts={"status": "firing"}), "alerts: Input should be a valid list"),
+        (minimal(alerts=[{"labels": {}}]), "alerts.0.status: Field required"),
+        (minimal(alerts=[{"status": "firing"}]), "alerts.0.labels: Field required"),
+        (_with_alert(labels={"replicas": 3}), "alerts.0.labels.replicas: Input should be a valid"),
+        (_with_alert(annotations={"n": None}), "alerts.0.annotations.n: Input should be a valid"),
+        (_with_alert(startsAt="yesterday"), "alerts.0.startsAt: Input should be an RFC3339"),
+        (_with_alert(endsAt="2024-13-40T00:00:00Z"), "alerts.0.endsAt: Input should be a valid"),
+        (minimal(commonLabels={"a": 1}), "commonLabels.a: Input should be a valid string"),
+        (minimal(status="pending"), "status: Input should be 'firing' or 'resolved'"),
+        (minimal(truncatedAlerts=-1), "truncatedAlerts: Input should be greater than"),
+        ([minimal()], "body: Input should be a valid dictionary"),
+    ],
+    ids=[
+        "alert-status-pending",
+        "alerts-missing",
+        "version-3",
+        "alerts-not-a-list",
+        "alert-status-missing",
+        "alert-labels-missing",
+        "label-value-number",
+        "annotation-value-null",
+        "starts-at-not-a-time",
+        "ends-at-impossible-date",
+        "common-label-number",
+        "group-status-pending",
+        "negative-truncated",
+        "list-body",
+    ],
+)
+def test_rejects_wrong_shapes_with_422_naming_the_field(body: Any, message: str) -> None:
+    with pytest.raises(InvalidPayload) as caught:
+        parse_alertmanager(encode(body))
+
+    assert caught.value.status_code == 422
+    assert message in caught.value.message
+
+
+def test_lists_only_the_first_errors_and_never_echoes_the_input() -> None:
+    secret = "do-not-echo-me"
+    alerts = [{"status": secret, "labels": {}} for _ in range(8)]
+
+    with pytest.raises(InvalidPayload) as caught:
+        parse_alertmanager(encode(minimal(alerts=alerts)))
+
+    assert "and 3 more errors" in caught.value.message
+    assert secret not in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2024-11-12T08:17:43Z", datetime(2024, 11, 12, 8, 17, 43, tzinfo=UTC)),
+        ("2024-11-12T08:17:43.1Z", datetime(2024, 11, 12, 8, 17, 43, 100000, tzinfo=UTC)),
+        ("2024-11-12T08:17:43.999999999Z", datetime(2024, 11, 12, 8, 17, 43, 999999, tzinfo=UTC)),
+        ("2024-11-12T00:30:00-05:30", datetime(2024, 11, 12, 6, 0, tzinfo=UTC)),
+        ("0001-01-01T00:00:00Z", None),
+        (None, None),
+    ],
+    ids=["seconds", "one-digit-fraction", "nanoseconds", "negative-offset", "go-zero", "null"],
+)
+def test_reads_go_rfc3339nano_times(raw: str | None, expected: datetime | None) -> None:
+    n = parse_alertmanager(encode(_with_alert(startsAt=raw)))
+
+    assert n.alerts[0].starts_at == expected
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children),
+    max_leaves=12,
+)
+TIMES = st.sampled_from(
+    ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59-23:59", "2024-02-30T00:00:00Z"]
+)
+ALERTS = st.fixed_dictionaries(
+    {"status": st.sampled_from(["firing", "resolved"]) | JSON_VALUES},
+    optional={
+        "labels": st.dictionaries(st.text(), st.text()) | JSON_VALUES,
+        "startsAt": TIMES | st.datetimes().map(str) | JSON_VALUES,
+        "endsAt": TIMES | JSON_VALUES,
+        "fingerprint": JSON_VALUES,
+    },
+)
+PAYLOADS = st.fixed_dictionaries(
+    {"alerts": st.lists(ALERTS, max_size=3) | JSON_VALUES},
+    optional={
+        "version": st.just("4") | JSON_VALUES,
+        "receiver": st.text() | JSON_VALUES,
+        "truncatedAlerts": JSON_VALUES,
+        "commonLabels": JSON_VALUES,
+        "status": JSON_VALUES,
+    },
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300) | JSON_VALUES.map(encode) | PAYLOADS.map(encode))
+def test_never_raises_anything_but_invalid_payload(body: bytes) -> None:
+    try:
+        parse_alertmanager(body)
+    except InvalidPayload as exc:
+        status = exc.status_code
+    else:
+        status = 200
+    assert status in (200, 400, 422)
