@@ -1,0 +1,94 @@
+"""Keeps webhook URLs, bot tokens, signing secrets and inbound credentials out of every output.
+
+`Redactor.scrub` replaces each known secret (and the token parts of each webhook URL) with `***`;
+`RedactingFilter` applies it to every log record, so a careless log line still leaks nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+MASK = "***"
+# Shorter strings are too likely to occur by chance (and to mangle unrelated text when masked).
+MIN_SECRET_CHARS = 4
+
+
+def redact_url(url: str) -> str:
+    """Scheme and host only: enough to tell bots apart, nothing that authenticates."""
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.hostname:
+        return MASK if url else ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}/{MASK}"
+
+
+def url_secrets(url: str) -> list[str]:
+    """The URL itself plus every path segment and query value that could be its token."""
+    parts = urlsplit(url)
+    pieces = [url, parts.path, parts.query]
+    pieces += [segment for segment in parts.path.split("/") if segment]
+    pieces += [value for _, value in parse_qsl(parts.query)]
+    pieces += [unquote(p) for p in pieces]
+    return pieces
+
+
+class Redactor:
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.secrets: list[str] = []
+        self.update(secrets)
+
+    def update(self, secrets: Iterable[str]) -> None:
+        """Replace the known secrets (after a config load); URLs contribute their token parts."""
+        found: set[str] = set()
+        for secret in secrets:
+            for piece in url_secrets(secret) if "://" in secret else [secret]:
+                if len(piece) >= MIN_SECRET_CHARS and piece not in GENERIC_PATH_PARTS:
+                    found.add(piece)
+        # Longest first, so a URL is masked whole before its token would be masked inside it.
+        self.secrets = sorted(found, key=len, reverse=True)
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text
+
+
+# Path segments every bot URL shares; masking them would only garble log lines.
+GENERIC_PATH_PARTS = frozenset(
+    {
+        "open-apis",
+        "bot",
+        "hook",
+        "robot",
+        "send",
+        "cgi-bin",
+        "webhook",
+        "/robot/send",
+        "/cgi-bin/webhook/send",
+        "/open-apis/bot/v2/hook",
+        "access_token",
+        "http",
+        "https",
+    }
+)
+
+
+class RedactingFilter(logging.Filter):
+    """Formats each record once and scrubs the result (message, args and exception text)."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.exc_info:
+            message += "\n" + logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+            record.exc_text = None
+        record.msg = self.redactor.scrub(message)
+        record.args = None
+        return True
