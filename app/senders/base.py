@@ -1,0 +1,158 @@
+"""The sender contract: one class per platform that posts one message and *classifies* failures.
+
+Senders never retry and never sleep: they raise SendError(retryable=..., retry_after=...) and the
+delivery loop (app/delivery.py) is the only place that retries. Nothing a sender raises or logs may
+contain the webhook URL, its token or the signing secret.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import httpx
+
+Message = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most `count` messages in any `seconds`-long window."""
+
+    count: int
+    seconds: float
+
+
+class SendError(Exception):
+    """A failed delivery, classified: `retryable` says whether sending again later can succeed.
+
+    `code` is the platform's error code (or "http_503", "timeout", ...) and is used as a metric
+    label; `retry_after` is the platform's own wait hint in seconds, when it gives one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        code: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.code = code
+        self.retry_after = retry_after
+
+
+class Sender(ABC):
+    """Posts one rendered message to one bot."""
+
+    platform: ClassVar[str]
+    # The largest message the platform accepts, measured by `message_bytes`.
+    MAX_MESSAGE_BYTES: ClassVar[int]
+    # The platform's documented per-bot limits; the delivery worker keeps under all of them.
+    RATE_LIMITS: ClassVar[tuple[RateLimit, ...]]
+
+    def __init__(
+        self,
+        webhook_url: str,
+        secret: str | None,
+        client: httpx.AsyncClient,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.webhook_url = webhook_url
+        self.secret = secret
+        self.client = client
+        self.clock = clock
+
+    @abstractmethod
+    async def send(self, message: Message) -> None:
+        """Deliver `message` or raise SendError."""
+
+    @classmethod
+    def message_bytes(cls, message: Message) -> int:
+        """The size the platform's limit applies to (the whole JSON body unless overridden)."""
+        return len(encode_json(message))
+
+
+def encode_json(message: Message) -> bytes:
+    """The exact bytes posted: compact UTF-8 JSON (the platforms count UTF-8 bytes)."""
+    # "replace": a lone surrogate from a JSON \ud800 escape is not UTF-8 and must not crash us.
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode(errors="replace")
+
+
+class HttpSender(Sender):
+    """Does the HTTP for a platform; subclasses sign the request and read the platform's answer."""
+
+    def signed_request(self, message: Message) -> tuple[str, Message]:
+        """The URL and body to post; platforms that sign override this."""
+        return self.webhook_url, message
+
+    @abstractmethod
+    def check_answer(self, body: dict[str, Any]) -> None:
+        """Raise SendError when a parsed 2xx/4xx answer body reports a failure."""
+
+    async def send(self, message: Message) -> None:
+        url, body = self.signed_request(message)
+        try:
+            response = await self.client.post(
+                url,
+                content=encode_json(body),
+                headers={"Content-Type": "application/json; charset=utf-8"},
+            )
+        except httpx.TimeoutException as exc:
+            # Ambiguous: the bot may have received it. Delivery is at-least-once, so retry.
+            raise SendError(
+                f"timed out ({type(exc).__name__})", retryable=True, code="timeout"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise SendError(
+                f"network error ({type(exc).__name__})", retryable=True, code="network"
+            ) from None
+        self.check_response(response)
+
+    def check_response(self, response: httpx.Response) -> None:
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise SendError(
+                f"HTTP {status} from {self.platform}",
+                retryable=True,
+                code=f"http_{status}",
+                retry_after=retry_after_header(response),
+            )
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            # A proxy or a platform hiccup answered something that is not the platform's JSON;
+            # nothing says the message arrived, and a later attempt may well get through.
+            raise SendError(
+                f"HTTP {status} with an unreadable body from {self.platform}",
+                retryable=True,
+                code="bad_answer",
+            )
+        self.check_answer(body)
+        if not 200 <= status < 300:
+            raise SendError(
+                f"HTTP {status} from {self.platform}", retryable=False, code=f"http_{status}"
+            )
+
+
+def retry_after_header(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def error_text(value: object, limit: int = 200) -> str:
+    """A platform's error message, shortened for logs and /status."""
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
