@@ -29,6 +29,12 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# open_id / user_id (Feishu), userid (DingTalk, WeCom): nothing that could close a tag or quote.
+USER_ID = re.compile(r"[A-Za-z0-9_.+\-]{1,64}")
+# Mainland numbers, or "+852-12345678" for the others (chat-platforms.md 2.4).
+MOBILE = re.compile(r"\+?[0-9][0-9\-]{4,19}")
+
+
 class Mentions(Strict):
     all: bool = False
     users: list[str] = Field(default_factory=list)  # platform user ids (open_id, userid)
@@ -36,6 +42,25 @@ class Mentions(Strict):
     # Alert labels or annotations whose comma-separated value names more users to mention.
     from_labels: list[str] = Field(default_factory=lambda: ["mention_users"])
     from_labels_mobiles: list[str] = Field(default_factory=lambda: ["mention_mobiles"])
+
+    @field_validator("users")
+    @classmethod
+    def _users(cls, values: list[str]) -> list[str]:
+        return check_ids(values, USER_ID, "user id")
+
+    @field_validator("mobiles")
+    @classmethod
+    def _mobiles(cls, values: list[str]) -> list[str]:
+        return check_ids(values, MOBILE, "phone number")
+
+
+def check_ids(values: list[str], pattern: re.Pattern[str], what: str) -> list[str]:
+    """Static mention ids are checked at start-up; "all" is spelled `all: true`, not an id."""
+    for value in values:
+        bare = value.strip().removeprefix("@")
+        if bare.lower() == "all" or not pattern.fullmatch(bare):
+            raise ValueError(f"{value!r} is not a valid {what} (for everyone use all: true)")
+    return values
 
 
 class Receiver(Strict):

@@ -12,7 +12,9 @@ MINIMAL = {"receivers": [{"name": "ops", "platform": "feishu", "webhook_url": "$
 
 
 def test_expands_environment_variables_anywhere() -> None:
-    config = parse_config(MINIMAL, environ={"URL": "https://open.feishu.cn/open-apis/bot/v2/hook/t"})
+    config = parse_config(
+        MINIMAL, environ={"URL": "https://open.feishu.cn/open-apis/bot/v2/hook/t"}
+    )
     assert config.receivers[0].webhook_url == "https://open.feishu.cn/open-apis/bot/v2/hook/t"
 
 
@@ -31,7 +33,10 @@ def test_unset_variable_fails_naming_it() -> None:
     [
         ({"receivers": [{"name": "c", "platform": "console", "colour": 1}]}, "receivers.0.colour"),
         ({"receivers": [{"name": "c", "platform": "slack"}]}, "receivers.0.platform"),
-        ({"receivers": [{"name": "c", "platform": "console"}], "server": {"port": 1}}, "server.port"),
+        (
+            {"receivers": [{"name": "c", "platform": "console"}], "server": {"port": 1}},
+            "server.port",
+        ),
         (
             {"receivers": [{"name": "c", "platform": "console"}], "routes": [{"receivers": ["x"]}]},
             "routes.0.receivers",
@@ -41,15 +46,26 @@ def test_unset_variable_fails_naming_it() -> None:
             "server.timezone",
         ),
         (
-            {"receivers": [{"name": "c", "platform": "console"}],
-             "filters": [{"matchers": ["alertname ~ x"]}]},
+            {
+                "receivers": [{"name": "c", "platform": "console"}],
+                "filters": [{"matchers": ["alertname ~ x"]}],
+            },
             "filters.0.matchers",
         ),
-        ({"receivers": [{"name": "d", "platform": "dingtalk", "webhook_url": "ftp://x"}]},
-         "receivers.0"),
+        (
+            {"receivers": [{"name": "d", "platform": "dingtalk", "webhook_url": "ftp://x"}]},
+            "receivers.0",
+        ),
     ],
-    ids=["unknown-key", "bad-platform", "unknown-server-key", "unknown-route-receiver",
-         "bad-timezone", "bad-matcher", "non-http-url"],
+    ids=[
+        "unknown-key",
+        "bad-platform",
+        "unknown-server-key",
+        "unknown-route-receiver",
+        "bad-timezone",
+        "bad-matcher",
+        "non-http-url",
+    ],
 )
 def test_bad_config_names_the_offending_key(data: dict[str, object], path: str) -> None:
     with pytest.raises(ConfigError) as info:
@@ -59,8 +75,11 @@ def test_bad_config_names_the_offending_key(data: dict[str, object], path: str) 
 
 def test_config_errors_never_echo_secret_values() -> None:
     secret_url = "https://oapi.dingtalk.com/robot/send?access_token=topsecret123"
-    data = {"receivers": [{"name": "d", "platform": "dingtalk", "webhook_url": secret_url,
-                           "secret": 42}]}
+    data = {
+        "receivers": [
+            {"name": "d", "platform": "dingtalk", "webhook_url": secret_url, "secret": 42}
+        ]
+    }
     with pytest.raises(ConfigError) as info:
         parse_config(data, environ={})
     assert "topsecret123" not in str(info.value)
@@ -103,3 +122,18 @@ def test_load_config_reports_invalid_yaml(tmp_path: Path) -> None:
     path.write_text("receivers: [\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(path, environ={})
+
+
+@pytest.mark.parametrize(
+    ("mentions", "path"),
+    [
+        ({"users": ["ou_1", "all"]}, "mentions.users"),
+        ({"users": ['x"><at']}, "mentions.users"),
+        ({"mobiles": ["not-a-phone"]}, "mentions.mobiles"),
+    ],
+    ids=["all-as-an-id", "tag-injection", "bad-mobile"],
+)
+def test_static_mention_ids_are_checked_at_load(mentions: dict[str, list[str]], path: str) -> None:
+    data = {"receivers": [{"name": "c", "platform": "console", "mentions": mentions}]}
+    with pytest.raises(ConfigError, match=path):
+        parse_config(data, environ={})

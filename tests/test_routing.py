@@ -24,8 +24,19 @@ from app.routing import MatcherError, Router, parse_matcher
         ('{team="a b"}', {"team": "a b"}, True),
         (r'msg = "say \"hi\""', {"msg": 'say "hi"'}, True),
     ],
-    ids=["equal", "equal-miss", "quoted", "not-equal", "not-equal-missing", "regex",
-         "regex-anchored", "negative-regex", "empty-matches-missing", "braces", "escaped-quote"],
+    ids=[
+        "equal",
+        "equal-miss",
+        "quoted",
+        "not-equal",
+        "not-equal-missing",
+        "regex",
+        "regex-anchored",
+        "negative-regex",
+        "empty-matches-missing",
+        "braces",
+        "escaped-quote",
+    ],
 )
 def test_matcher_semantics(matcher: str, labels: dict[str, str], expected: bool) -> None:
     assert parse_matcher(matcher).matches(labels) is expected
@@ -78,15 +89,19 @@ def alert(**labels: str) -> Alert:
 def test_plan_splits_a_group_per_receiver_and_drops_watchdog() -> None:
     router = Router(parse_config(CONFIG, environ={}))
     notification = Notification(
-        "alert", "firing",
-        [alert(alertname="Watchdog"), alert(alertname="A", severity="critical"),
-         alert(alertname="B", severity="info")],
+        "alert",
+        "firing",
+        [
+            alert(alertname="Watchdog"),
+            alert(alertname="A", severity="critical"),
+            alert(alertname="B", severity="info"),
+        ],
     )
     plan = router.plan(notification)
     assert plan.filtered == 1
-    assert {n: [a.labels["alertname"] for a in p.alerts] for n, p in plan.notifications.items()} == {
-        "feishu-ops": ["A"], "wecom-all": ["B"]
-    }
+    assert {
+        n: [a.labels["alertname"] for a in p.alerts] for n, p in plan.notifications.items()
+    } == {"feishu-ops": ["A"], "wecom-all": ["B"]}
 
 
 def test_plan_for_one_receiver_bypasses_routes_but_keeps_filters() -> None:
@@ -102,8 +117,10 @@ def test_plan_for_one_receiver_bypasses_routes_but_keeps_filters() -> None:
 
 def test_unrouted_alerts_are_counted() -> None:
     config = parse_config(
-        {"receivers": [{"name": "c", "platform": "console"}],
-         "routes": [{"matchers": ["team = x"], "receivers": ["c"]}]},
+        {
+            "receivers": [{"name": "c", "platform": "console"}],
+            "routes": [{"matchers": ["team = x"], "receivers": ["c"]}],
+        },
         environ={},
     )
     plan = Router(config).plan(Notification("alert", "firing", [alert(alertname="Z")]))

@@ -1,0 +1,94 @@
+"""Builders shared by the card and renderer tests: alerts, receivers, a fixed clock."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from app.config import Mentions, Receiver
+from app.models import Alert, Notification
+from app.render import Renderer
+from app.senders import SENDERS
+from app.senders.base import Message, encode_json
+from app.templating import message_strings
+
+NOW = datetime(2024, 5, 1, 2, 12, tzinfo=UTC)
+PLATFORMS = ("feishu", "dingtalk", "wecom", "console")
+CHAT_PLATFORMS = ("feishu", "dingtalk", "wecom")
+WEBHOOK_URL = "https://hooks.example/bot/send?access_token=tok-5ecret-7a1b"
+SECRET = "SEC-very-secret-signing-key"
+
+
+def receiver(platform: str, **fields: Any) -> Receiver:
+    url = "" if platform == "console" else WEBHOOK_URL
+    return Receiver.model_validate(
+        {"name": "ops", "platform": platform, "webhook_url": url, "secret": SECRET, **fields}
+    )
+
+
+def mentions(**fields: Any) -> Mentions:
+    return Mentions(**fields)
+
+
+def alert(
+    name: str = "KubePodCrashLooping",
+    *,
+    status: str = "firing",
+    severity: str = "warning",
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+    starts_at: datetime | None = None,
+    ends_at: datetime | None = None,
+    generator_url: str = "http://prometheus.example:9090/graph?g0.expr=up",
+) -> Alert:
+    return Alert(
+        status=status,  # type: ignore[arg-type]
+        labels={"alertname": name, "severity": severity, **(labels or {})},
+        annotations={"summary": f"{name} summary", **(annotations or {})},
+        starts_at=starts_at or NOW - timedelta(minutes=12),
+        ends_at=ends_at,
+        generator_url=generator_url,
+    )
+
+
+def event(
+    reason: str = "BackOff", *, type_: str = "Warning", count: int = 5, message: str = "m"
+) -> Alert:
+    return Alert(
+        status="firing",
+        labels={"type": type_, "namespace": "ns", "kind": "Pod", "name": "p", "reason": reason},
+        annotations={"message": message},
+        starts_at=NOW - timedelta(minutes=9),
+        ends_at=NOW - timedelta(seconds=30),
+        count=count,
+    )
+
+
+def notification(*alerts: Alert, kind: str = "alert", **fields: Any) -> Notification:
+    firing = any(a.status == "firing" for a in alerts)
+    return Notification(
+        kind=kind,  # type: ignore[arg-type]
+        status="firing" if firing else "resolved",
+        alerts=list(alerts),
+        **fields,
+    )
+
+
+def renderer(**fields: Any) -> Renderer:
+    return Renderer(**{"timezone": "UTC", "clock": lambda: NOW, **fields})
+
+
+def text_of(message: Message) -> str:
+    """Every string of a message, one per line: what the tests search for content."""
+    return "\n".join(message_strings(message))
+
+
+def within_limit(platform: str, message: Message) -> bool:
+    sender = SENDERS[platform]
+    return sender.message_bytes(message) <= sender.MAX_MESSAGE_BYTES
+
+
+def is_valid_json(message: Message) -> bool:
+    decoded: Message = json.loads(encode_json(message))
+    return decoded == message
