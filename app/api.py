@@ -1,0 +1,181 @@
+"""HTTP endpoints: /alertmanager[/{receiver}], /kube-eventer[/{receiver}], /status, /metrics.
+
+Answers: 200 once everything is queued; 4xx only for input a retry cannot fix (400 malformed,
+401 credentials, 404 receiver, 413 size, 422 shape); 503 when the outbox cannot take it, so
+Alertmanager retries. kube-eventer counts anything but exactly 200 as a failure.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app.bridge import Bridge
+from app.config import InboundAuth
+from app.models import Notification
+from app.outbox import OutboxFull
+from app.sources import InvalidPayload
+from app.sources.alertmanager import parse_alertmanager
+from app.sources.kube_eventer import parse_kube_eventer
+from app.status import status_report
+
+log = logging.getLogger("alertbridge.api")
+access_log = logging.getLogger("alertbridge.access")
+
+
+class Refused(Exception):
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+
+
+def bridge_of(request: Request) -> Bridge:
+    bridge: Bridge = request.app.state.bridge
+    return bridge
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing with 413 as soon as it is known to exceed `limit` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise Refused(413, f"body of {declared} bytes exceeds the limit of {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise Refused(413, f"body exceeds the limit of {limit} bytes")
+    return bytes(body)
+
+
+def same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def check_auth(request: Request, auth: InboundAuth) -> None:
+    """Bearer token or basic auth, as Alertmanager's http_config sends them; constant-time."""
+    if auth.bearer_token is None and auth.basic is None:
+        return
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if auth.bearer_token is not None:
+        # kube-eventer cannot send header values containing '=', so it may use ?token= instead.
+        token = value if scheme.lower() == "bearer" else request.query_params.get("token", "")
+        if same(token, auth.bearer_token):
+            return
+    if auth.basic is not None and scheme.lower() == "basic":
+        try:
+            user, _, password = base64.b64decode(value, validate=True).decode().partition(":")
+        except ValueError:
+            user = password = ""
+        if same(user, auth.basic.username) & same(password, auth.basic.password):
+            return
+    raise Refused(401, "missing or wrong credentials")
+
+
+async def receive(
+    request: Request,
+    source: str,
+    parse: Callable[[bytes], Notification],
+    receiver: str | None,
+) -> Response:
+    bridge = bridge_of(request)
+    try:
+        check_auth(request, bridge.config.server.auth)
+        if receiver is not None and bridge.config.receiver(receiver) is None:
+            raise Refused(404, f"no receiver named {receiver!r}")
+        body = await read_body(request, bridge.config.server.max_body_bytes)
+        notification = parse(body)
+        accepted = bridge.accept(notification, source, receiver)
+    except Refused as exc:
+        return refuse(bridge, source, exc.status_code, exc.message)
+    except InvalidPayload as exc:
+        return refuse(bridge, source, exc.status_code, exc.message)
+    except OutboxFull as exc:
+        return refuse(bridge, source, 503, str(exc))
+    return JSONResponse(
+        {
+            "status": "accepted",
+            "messages": accepted.messages,
+            "receivers": accepted.receivers,
+            "filtered": accepted.filtered,
+            "unrouted": accepted.unrouted,
+        },
+        status_code=200,
+    )
+
+
+def refuse(bridge: Bridge, source: str, status: int, message: str) -> JSONResponse:
+    bridge.metrics.rejected.labels(source, str(status)).inc()
+    if status == 401:
+        bridge.metrics.auth_failures.inc()
+    log.warning("refused %s request with %d: %s", source, status, message)
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def inbound_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/alertmanager")
+    async def alertmanager(request: Request) -> Response:
+        return await receive(request, "alertmanager", parse_alertmanager, None)
+
+    @router.post("/alertmanager/{receiver}")
+    async def alertmanager_to(request: Request, receiver: str) -> Response:
+        return await receive(request, "alertmanager", parse_alertmanager, receiver)
+
+    # kube-eventer's webhook sink sends GET unless told method=POST, with its options in the query.
+    @router.api_route("/kube-eventer", methods=["GET", "POST"])
+    async def kube_eventer(request: Request) -> Response:
+        return await receive(request, "kube-eventer", parse_kube_eventer, None)
+
+    @router.api_route("/kube-eventer/{receiver}", methods=["GET", "POST"])
+    async def kube_eventer_to(request: Request, receiver: str) -> Response:
+        return await receive(request, "kube-eventer", parse_kube_eventer, receiver)
+
+    return router
+
+
+def health_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/status")
+    async def status(request: Request) -> dict[str, Any]:
+        return status_report(bridge_of(request))
+
+    @router.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        registry = bridge_of(request).metrics.registry
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def install_routes(app: FastAPI, path_prefix: str) -> None:
+    app.include_router(inbound_router(), prefix=path_prefix)
+    app.include_router(health_router())
+
+    @app.middleware("http")
+    async def log_access(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.monotonic()
+        response = await call_next(request)
+        # The path only: kube-eventer's query string can carry credentials (header=...=...), and
+        # a secret path prefix is masked by the redacting log filter.
+        access_log.info(
+            "%s %s %d %.1fms",
+            request.method,
+            request.url.path,
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+        )
+        return response

@@ -1,0 +1,43 @@
+"""create_app(config): the FastAPI application; its lifespan owns the HTTP client and workers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+
+from app import __version__
+from app.api import install_routes
+from app.bridge import Bridge
+from app.config import Config
+
+# Bots answer in well under a second; a hung connection must not stall a receiver's queue.
+CONNECT_TIMEOUT_SECONDS = 5.0
+
+
+def create_app(
+    config: Config,
+    *,
+    config_source: str = "embedded default",
+    transport: httpx.AsyncBaseTransport | None = None,
+    bridge: Bridge | None = None,
+) -> FastAPI:
+    """`transport` lets tests route the senders to an in-process fake bot server."""
+    bridge = bridge or Bridge(config, config_source=config_source)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        timeout = httpx.Timeout(config.server.send_timeout_seconds, connect=CONNECT_TIMEOUT_SECONDS)
+        async with httpx.AsyncClient(timeout=timeout, transport=transport) as client:
+            bridge.start(client)
+            try:
+                yield
+            finally:
+                await bridge.stop()
+
+    app = FastAPI(title="alertbridge", version=__version__, lifespan=lifespan)
+    app.state.bridge = bridge
+    install_routes(app, config.server.path_prefix)
+    return app

@@ -1,0 +1,208 @@
+"""The HTTP API end to end in one process: service → fake bots, every answer code."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.config import parse_config
+from app.main import create_app
+from tests.botkit import SECRETS, TOKENS, add_bot, webhook_url
+from tests.fakes.chatbots import FakeBots
+
+FIXTURES = Path(__file__).parent / "fixtures"
+FIRING = (FIXTURES / "alertmanager" / "firing.json").read_bytes()
+DEFAULT_EVENT = (FIXTURES / "kube_eventer" / "default-body.txt").read_bytes()
+RAW_EVENT = (FIXTURES / "kube_eventer" / "default-body-raw-message.txt").read_bytes()
+CUSTOM_EVENT = (FIXTURES / "kube_eventer" / "custom-body.json").read_bytes()
+BEARER = "inbound-bearer-token-123"
+
+
+def base_config(**server: Any) -> dict[str, Any]:
+    receivers = [
+        {
+            "name": f"{p}-ops",
+            "platform": p,
+            "webhook_url": webhook_url(p, TOKENS[p]),
+            "secret": SECRETS.get(p),
+        }
+        for p in ("feishu", "dingtalk", "wecom")
+    ]
+    return {
+        "server": {"timezone": "UTC", **server},
+        "receivers": receivers,
+        "routes": [{"receivers": [r["name"] for r in receivers]}],
+    }
+
+
+Service = tuple[httpx.AsyncClient, FakeBots]
+MakeService = Callable[..., Awaitable[Service]]
+
+
+@pytest.fixture
+async def service() -> AsyncIterator[MakeService]:
+    contexts: list[Any] = []
+
+    async def make(**server: Any) -> Service:
+        bots = FakeBots()
+        for platform in ("feishu", "dingtalk", "wecom"):
+            add_bot(bots, platform, TOKENS[platform])
+        config = parse_config(base_config(**server), environ={})
+        app = create_app(config, transport=httpx.ASGITransport(app=bots.app))
+        lifespan = app.router.lifespan_context(app)
+        await lifespan.__aenter__()
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ab")
+        contexts.append((lifespan, client))
+        return client, bots
+
+    yield make
+    for lifespan, client in contexts:
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)
+
+
+async def test_alertmanager_notification_reaches_all_three_bots(service: MakeService) -> None:
+    client, bots = await service()
+    response = await client.post("/alertmanager", content=FIRING)
+    assert response.status_code == 200, response.text
+    await bots.wait_for(lambda: len(bots.received) == 3, timeout=5)
+    by_platform = {r.platform: r.body for r in bots.received}
+    assert by_platform["feishu"]["msg_type"] == "interactive"
+    assert by_platform["dingtalk"]["msgtype"] == "markdown"
+    assert by_platform["wecom"]["msgtype"] == "markdown"
+    alertname = json.loads(FIRING)["alerts"][0]["labels"]["alertname"]
+    assert all(alertname in json.dumps(body, ensure_ascii=False) for body in by_platform.values())
+
+
+async def test_one_receiver_endpoint_sends_only_there(service: MakeService) -> None:
+    client, bots = await service()
+    response = await client.post("/alertmanager/wecom-ops", content=FIRING)
+    assert response.json()["receivers"] == ["wecom-ops"]
+    await bots.wait_for(lambda: len(bots.received) == 1, timeout=5)
+    assert bots.received[0].platform == "wecom"
+
+
+@pytest.mark.parametrize(
+    ("method", "body", "headers", "expected_text"),
+    [
+        ("GET", DEFAULT_EVENT, {}, "Back-off"),
+        ("POST", CUSTOM_EVENT, {"Content-Type": "application/json"}, None),
+        ("POST", RAW_EVENT, {}, None),
+    ],
+    ids=["default-body-by-get-no-content-type", "custom-body-by-post", "raw-newline-backslash"],
+)
+async def test_kube_eventer_bodies_are_answered_exactly_200_and_delivered(
+    service: MakeService,
+    method: str,
+    body: bytes,
+    headers: dict[str, str],
+    expected_text: str | None,
+) -> None:
+    client, bots = await service()
+    url = "/kube-eventer/dingtalk-ops?level=Warning&method=GET&header=X-Token=abc"
+    response = await client.request(method, url, content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    await bots.wait_for(lambda: len(bots.received) == 1, timeout=5)
+    text = bots.received[0].body["markdown"]["text"]
+    if expected_text:
+        assert expected_text in text
+
+
+async def expect_error(response: httpx.Response, status: int, fragment: str) -> None:
+    assert response.status_code == status, response.text
+    assert fragment in response.json()["error"]
+
+
+async def test_bad_input_gets_a_clear_4xx_and_disturbs_nothing(service: MakeService) -> None:
+    client, bots = await service(max_body_bytes=50_000)
+    await expect_error(await client.post("/alertmanager", content=b'{"alerts": ['), 400, "line 1")
+    wrong_shape = json.dumps({"version": "4", "alerts": [{"status": "burning", "labels": {}}]})
+    await expect_error(
+        await client.post("/alertmanager", content=wrong_shape), 422, "alerts.0.status"
+    )
+    await expect_error(await client.post("/alertmanager/nope", content=FIRING), 404, "nope")
+    await expect_error(await client.post("/alertmanager", content=b"x" * 50_001), 413, "limit")
+    await expect_error(await client.get("/kube-eventer"), 400, "empty")
+    response = await client.post("/alertmanager", content=FIRING)
+    assert response.status_code == 200
+    await bots.wait_for(lambda: len(bots.received) == 3, timeout=5)
+    metrics = (await client.get("/metrics")).text
+    assert 'alertbridge_notifications_rejected_total{source="alertmanager",status="422"} 1.0' in (
+        metrics
+    )
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("headers", "path", "status"),
+    [
+        ({}, "/alertmanager", 401),
+        ({"Authorization": "Bearer wrong"}, "/alertmanager", 401),
+        ({"Authorization": f"Bearer {BEARER}"}, "/alertmanager", 200),
+        ({"Authorization": basic("am", "pw-secret-1")}, "/alertmanager", 200),
+        ({"Authorization": basic("am", "nope")}, "/alertmanager", 401),
+        ({"Authorization": "Basic !!!"}, "/alertmanager", 401),
+        ({}, f"/kube-eventer?token={BEARER}", 200),
+    ],
+    ids=[
+        "missing",
+        "wrong-bearer",
+        "bearer",
+        "basic",
+        "wrong-basic",
+        "garbled-basic",
+        "kube-eventer-query-token",
+    ],
+)
+async def test_inbound_credentials(
+    service: MakeService, headers: dict[str, str], path: str, status: int
+) -> None:
+    auth = {"bearer_token": BEARER, "basic": {"username": "am", "password": "pw-secret-1"}}
+    client, _ = await service(auth=auth)
+    body = DEFAULT_EVENT if "kube" in path else FIRING
+    response = await client.post(path, content=body, headers=headers)
+    assert response.status_code == status, response.text
+
+
+async def test_secret_path_prefix_moves_the_inbound_routes(service: MakeService) -> None:
+    client, _ = await service(path_prefix="/1bdc0637")
+    assert (await client.post("/alertmanager", content=FIRING)).status_code == 404
+    assert (await client.post("/1bdc0637/alertmanager", content=FIRING)).status_code == 200
+    assert (await client.get("/status")).status_code == 200
+
+
+async def test_full_backlog_answers_503_so_alertmanager_retries(service: MakeService) -> None:
+    client, bots = await service(max_backlog=1)
+    for platform in ("feishu", "dingtalk", "wecom"):
+        bots.fail(TOKENS[platform], "hang")
+    first = await client.post("/alertmanager", content=FIRING)
+    assert first.status_code == 200
+    second = await client.post("/alertmanager", content=FIRING)
+    assert second.status_code == 503
+    for platform in ("feishu", "dingtalk", "wecom"):
+        bots.heal(TOKENS[platform])
+
+
+async def test_status_and_metrics_never_show_secrets(service: MakeService) -> None:
+    client, bots = await service()
+    bots.fail(TOKENS["feishu"], "5xx", times=1)
+    await client.post("/alertmanager", content=FIRING)
+    await bots.wait_for(lambda: len(bots.received) == 2, timeout=5)
+    status = await client.get("/status")
+    assert status.status_code == 200
+    report = status.json()
+    assert report["receivers"]["feishu-ops"]["webhook"] == "http://fake/***"
+    assert report["receivers"]["feishu-ops"]["last_error"].startswith("http_503")
+    assert report["receivers"]["dingtalk-ops"]["sent"] == 1
+    everything = status.text + (await client.get("/metrics")).text
+    for secret in [*TOKENS.values(), *SECRETS.values()]:
+        assert secret not in everything

@@ -1,0 +1,123 @@
+"""The alertbridge command: check-config, render, route-test, and serve's start-up failures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+
+ROOT = Path(__file__).parent.parent
+CONFIG = """
+receivers:
+  - {name: ops, platform: dingtalk, webhook_url: "https://oapi.dingtalk.com/robot/send?access_token=${TOKEN}"}
+  - {name: db, platform: wecom, webhook_url: "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k1"}
+routes:
+  - {matchers: ["team = db"], receivers: [db]}
+  - {matchers: ["severity =~ critical|warning"], receivers: [ops]}
+"""
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("TOKEN", "cli-secret-token")
+    path = tmp_path / "alertbridge.yaml"
+    path.write_text(CONFIG)
+    return path
+
+
+def test_check_config_accepts_a_good_file(
+    config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check-config", str(config_file)]) == 0
+    assert "2 receiver(s)" in capsys.readouterr().out
+
+
+def test_check_config_fails_with_the_key_path_and_no_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "receivers:\n  - {name: x, platform: feishu, webhook_url: 'https://h/hook/s3cr3t-tok',"
+        " colour: red}\n"
+    )
+    assert main(["check-config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "receivers.0.colour" in err
+    assert "s3cr3t-tok" not in err
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        (["team=db", "severity=critical"], "db"),
+        (["severity=warning"], "ops"),
+        (["severity=info"], "(no receiver)"),
+        (["alertname=Watchdog", "severity=critical"], "(dropped by a filter)"),
+    ],
+    ids=["first-match", "second-route", "unrouted", "watchdog-filtered"],
+)
+def test_route_test_prints_receivers(
+    config_file: Path, capsys: pytest.CaptureFixture[str], labels: list[str], expected: str
+) -> None:
+    assert main(["route-test", "--config", str(config_file), *labels]) == 0
+    assert capsys.readouterr().out.strip() == expected
+
+
+def test_render_prints_the_sample_cards(
+    config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["render", "--config", str(config_file), "--receiver", "ops"]) == 0
+    out = capsys.readouterr().out
+    decoder = json.JSONDecoder()
+    messages, index = [], 0
+    while index < len(out):
+        message, end = decoder.raw_decode(out, index)
+        messages.append(message)
+        index = end + 1
+    assert [m["msgtype"] for m in messages] == ["markdown", "markdown"]
+    assert "cli-secret-token" not in out
+
+
+def test_render_with_a_payload_file(config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    payload = ROOT / "tests" / "fixtures" / "kube_eventer" / "default-body.txt"
+    assert (
+        main(
+            ["render", "--config", str(config_file), "--receiver", "db", "--payload", str(payload)]
+        )
+        == 0
+    )
+    assert '"msgtype": "markdown"' in capsys.readouterr().out
+
+
+def test_render_reports_an_invalid_payload(
+    config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    payload = tmp_path / "bad.json"
+    payload.write_text('{"alerts": [{"status": "x"}]}')
+    assert (
+        main(
+            ["render", "--config", str(config_file), "--receiver", "ops", "--payload", str(payload)]
+        )
+        == 2
+    )
+    assert "alerts.0" in capsys.readouterr().err
+
+
+def test_serve_with_a_bad_config_exits_non_zero(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("receivers: []\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "serve", "--config", str(path), "--port", "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "receivers" in result.stderr
