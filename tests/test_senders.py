@@ -228,3 +228,10 @@ def test_feishu_status_code_zero_alone_is_not_success() -> None:
     with pytest.raises(SendError) as info:
         asyncio.run(sender.send(simple_message("feishu")))
     assert (info.value.code, info.value.retryable) == ("9499", True)
+
+
+async def test_console_sender_logs_the_card_text_readably(caplog: pytest.LogCaptureFixture) -> None:
+    sender = SENDERS["console"]("", None, httpx.AsyncClient())
+    with caplog.at_level("INFO", logger="alertbridge.console"):
+        await sender.send({"title": "t", "text": "line one\nline two"})
+    assert "line one\nline two" in caplog.text

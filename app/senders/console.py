@@ -16,4 +16,9 @@ class ConsoleSender(Sender):
     RATE_LIMITS = ()
 
     async def send(self, message: Message) -> None:
-        log.info("card:\n%s", json.dumps(message, ensure_ascii=False, indent=2))
+        text = message.get("text")
+        if isinstance(text, str):
+            # The console card is a readable summary: print its lines, not an escaped JSON string.
+            log.info("card:\n%s", text)
+        else:
+            log.info("card:\n%s", json.dumps(message, ensure_ascii=False, indent=2))
