@@ -15,7 +15,7 @@ from app.models import Alert, Notification
 
 LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # name, operator, value: `severity = critical`, `alertname=~"Watchdog|DeadMansSnitch"`.
-MATCHER_PATTERN = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$', re.S)
+MATCHER_PATTERN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$", re.S)
 
 
 class MatcherError(ValueError):

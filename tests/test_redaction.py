@@ -13,7 +13,9 @@ URL = "https://oapi.dingtalk.com/robot/send?access_token=0123456789abcdef"
 
 def test_redact_url_keeps_only_scheme_and_host() -> None:
     assert redact_url(URL) == "https://oapi.dingtalk.com/***"
-    assert redact_url("http://127.0.0.1:9000/open-apis/bot/v2/hook/tok") == "http://127.0.0.1:9000/***"
+    assert (
+        redact_url("http://127.0.0.1:9000/open-apis/bot/v2/hook/tok") == "http://127.0.0.1:9000/***"
+    )
 
 
 @pytest.mark.parametrize(
