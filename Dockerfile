@@ -1,0 +1,48 @@
+# alertbridge: forwards Alertmanager alerts and kube-eventer events to Feishu, DingTalk and WeCom.
+#
+#   docker build -t registry.example.com/ops/alertbridge:0.1.0 .
+#   docker run -p 8080:8080 -e ALERTBRIDGE_FEISHU_URL=... -v alertbridge-data:/var/lib/alertbridge \
+#     registry.example.com/ops/alertbridge:0.1.0
+#
+# Port: 8080 (HTTP: POST /alertmanager, GET|POST /kube-eventer, GET /status, GET /metrics).
+# Volume: /var/lib/alertbridge, the data directory (--data-dir): queued messages live there.
+# Config: with no --config, alertbridge builds one from ALERTBRIDGE_FEISHU_URL,
+#   ALERTBRIDGE_DINGTALK_URL, ALERTBRIDGE_WECOM_URL (each with an optional ..._SECRET); with
+#   --config /etc/alertbridge/config/alertbridge.yaml, any ${VAR} in it comes from the environment.
+# Cards: the built-in cards are inside the image (package data of the wheel). To override some,
+#   mount your files at /etc/alertbridge/cards/<platform>/ and set server.cards_dir to
+#   /etc/alertbridge/cards in the config.
+# User: 10001, non-root; the container needs no writable path but the data directory.
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+# Build stage: the project's wheel plus wheels of all its dependencies, so that the runtime stage
+# installs offline and carries no build tools or pip cache.
+FROM ${PYTHON_IMAGE} AS build
+WORKDIR /src
+RUN pip install --no-cache-dir build
+COPY pyproject.toml README.md ./
+COPY app ./app
+COPY cards ./cards
+RUN python -m build --wheel --outdir /wheels . \
+    && pip wheel --no-cache-dir --wheel-dir /wheels /wheels/alertbridge-*.whl
+
+FROM ${PYTHON_IMAGE}
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin alertbridge \
+    && install -d -o alertbridge -g alertbridge -m 0750 /var/lib/alertbridge \
+    && install -d -m 0755 /etc/alertbridge/config /etc/alertbridge/cards
+RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
+    pip install --no-cache-dir --no-index --find-links=/wheels alertbridge
+USER 10001:10001
+WORKDIR /var/lib/alertbridge
+VOLUME ["/var/lib/alertbridge"]
+EXPOSE 8080
+# The slim image has no curl; Python is there anyway.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/status', timeout=4)"]
+ENTRYPOINT ["alertbridge"]
+# One process, one uvicorn worker: every receiver has one worker task and one rate limiter, which
+# a second process would double.
+CMD ["serve", "--host", "0.0.0.0", "--port", "8080", "--data-dir", "/var/lib/alertbridge"]
