@@ -94,7 +94,10 @@ def local_time(moment: datetime | None, zone: ZoneInfo) -> str:
         return ""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    local = moment.astimezone(zone)
+    try:
+        local = moment.astimezone(zone)
+    except OverflowError:  # within hours of year 1 or 9999: the zone's offset would leave the range
+        local = moment.astimezone(UTC)
     return f"{local:%Y-%m-%d %H:%M:%S} {utc_offset(local.utcoffset())}"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,7 +9,7 @@ from app.config import Mentions, Receiver
 from app.models import Alert, Notification
 from app.render import Renderer
 from app.senders import SENDERS
-from app.senders.base import Message, encode_json
+from app.senders.base import Message
 from app.templating import message_strings
 
 NOW = datetime(2024, 5, 1, 2, 12, tzinfo=UTC)
@@ -87,8 +86,3 @@ def text_of(message: Message) -> str:
 def within_limit(platform: str, message: Message) -> bool:
     sender = SENDERS[platform]
     return sender.message_bytes(message) <= sender.MAX_MESSAGE_BYTES
-
-
-def is_valid_json(message: Message) -> bool:
-    decoded: Message = json.loads(encode_json(message))
-    return decoded == message

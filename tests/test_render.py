@@ -10,17 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from app import render as render_module
 from app import templating
 from app.escaping import DIALECTS, Trusted, json_string_body, safe_url
 from app.mentions import MentionSet, dynamic_mentions, static_mentions
 from app.models import Alert
-from app.render import MAX_PARTS, Renderer, builtin_cards_dir
+from app.render import MAX_PARTS, builtin_cards_dir
 from app.samples import sample_alert_notification, sample_event_notification
-from app.senders import SENDERS
 from app.senders.base import Message
 from tests.card_support import (
     CHAT_PLATFORMS,
@@ -29,7 +26,6 @@ from tests.card_support import (
     SECRET,
     WEBHOOK_URL,
     alert,
-    is_valid_json,
     mentions,
     notification,
     receiver,
@@ -410,44 +406,3 @@ def test_samples_are_a_critical_and_warning_group_and_a_backoff_event() -> None:
         "Warning",
         5,
     )
-
-
-# -- property ---------------------------------------------------------------------------------
-
-NASTY = st.sampled_from(
-    ['"', "\\", "\n", "<at id=all></at>", "@all", "<@all>", "</font>", "{{ x }}", "\ud800", "**"]
-)
-VALUES = st.lists(st.one_of(st.text(max_size=300), NASTY), max_size=5).map("".join)
-LABELS = st.dictionaries(st.text(min_size=1, max_size=20), VALUES, max_size=6)
-ALERTS = st.builds(
-    lambda name, labels, notes, status: alert(
-        name, status=status, labels=labels, annotations=notes
-    ),
-    VALUES,
-    LABELS,
-    LABELS,
-    st.sampled_from(["firing", "resolved"]),
-)
-
-
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    platform=st.sampled_from(PLATFORMS),
-    kind=st.sampled_from(["alert", "event"]),
-    alerts=st.lists(ALERTS, max_size=40),
-    keyword=st.one_of(
-        st.none(), st.text(st.characters(categories=["L", "N", "P", "S"]), min_size=1, max_size=9)
-    ),
-)
-def test_every_message_is_valid_json_within_its_platform_limit(
-    platform: str, kind: str, alerts: list[Alert], keyword: str | None
-) -> None:
-    errors: list[Any] = []
-    shared = Renderer(timezone="Asia/Shanghai", on_template_error=lambda *a: errors.append(a))
-    messages = shared.render(receiver(platform, keyword=keyword), notification(*alerts, kind=kind))
-    assert 1 <= len(messages) <= MAX_PARTS
-    for message in messages:
-        assert is_valid_json(message)
-        assert SENDERS[platform].message_bytes(message) <= SENDERS[platform].MAX_MESSAGE_BYTES
-        assert (keyword or "") in text_of(message)
-    assert errors == []

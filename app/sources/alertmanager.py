@@ -28,6 +28,8 @@ from app.sources import InvalidPayload
 SUPPORTED_VERSION = "4"
 # How many validation errors one 422 message lists; the rest are counted, not spelled out.
 MAX_REPORTED_ERRORS = 5
+# Field names in a 422 reason come from the body (label names): shown escaped and clipped.
+MAX_NAME_CHARS = 40
 
 # Go's time.RFC3339Nano; Python's datetime holds microseconds, so the fraction is cut to 6 digits.
 _RFC3339 = re.compile(
@@ -99,7 +101,7 @@ class AlertmanagerPayload(_Model):
             raise PydanticCustomError(
                 "unsupported_version",
                 "Unsupported webhook version {version}; alertbridge understands version 4",
-                {"version": repr(value)},
+                {"version": _shown(repr(value))},
             )
         return None if value is None else str(value)
 
@@ -163,9 +165,16 @@ def describe_errors(exc: ValidationError) -> str:
     """`alerts.0.status: Input should be ...; ...`: field paths and reasons, never the input."""
     errors = exc.errors(include_url=False, include_input=False)
     parts = [
-        f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
+        f"{'.'.join(_shown(str(p)) for p in err['loc']) or 'body'}: {err['msg']}"
         for err in errors[:MAX_REPORTED_ERRORS]
     ]
     if len(errors) > MAX_REPORTED_ERRORS:
         parts.append(f"and {len(errors) - MAX_REPORTED_ERRORS} more errors")
     return "; ".join(parts)
+
+
+def _shown(text: str) -> str:
+    """`text` from the body as one short printable token: no line breaks to forge log lines."""
+    if not text.isprintable():
+        text = ascii(text)[1:-1]
+    return text if len(text) <= MAX_NAME_CHARS else text[: MAX_NAME_CHARS - 1] + "…"

@@ -1,0 +1,18 @@
+"""Test-session set-up shared by every test module: the Hypothesis profile (tests/profiles.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.profiles import load_from_environment
+
+load_from_environment()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # When a property fails, Hypothesis's pytest plugin imports libcst to suggest an @example
+    # patch; libcst 1.0 touches the deprecated mypy_extensions.TypedDict, and `filterwarnings =
+    # error` turned that into an INTERNALERROR that aborted the session instead of a failure.
+    config.addinivalue_line(
+        "filterwarnings", "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning"
+    )
