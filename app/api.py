@@ -94,7 +94,7 @@ async def receive(
             raise Refused(404, f"no receiver named {receiver!r}")
         body = await read_body(request, bridge.config.server.max_body_bytes)
         notification = parse(body)
-        accepted = bridge.accept(notification, source, receiver)
+        accepted = await bridge.accept(notification, source, receiver)
     except Refused as exc:
         return refuse(bridge, source, exc.status_code, exc.message)
     except InvalidPayload as exc:
@@ -108,6 +108,7 @@ async def receive(
             "receivers": accepted.receivers,
             "filtered": accepted.filtered,
             "unrouted": accepted.unrouted,
+            "duplicate": accepted.duplicate,
         },
         status_code=200,
     )
@@ -153,8 +154,9 @@ def health_router() -> APIRouter:
 
     @router.get("/metrics")
     async def metrics(request: Request) -> Response:
-        registry = bridge_of(request).metrics.registry
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        bridge = bridge_of(request)
+        bridge.refresh_gauges()
+        return Response(generate_latest(bridge.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return router
 

@@ -1,29 +1,35 @@
 """The running service: config, router, renderer, outbox and one delivery worker per receiver.
 
-`accept` is the whole inbound path after parsing: filter and route, render, enqueue. It returns
-only once every message is queued, so the HTTP answer never promises more than the outbox holds.
+`accept` is the whole inbound path after parsing: heartbeat, de-duplication, filter and route,
+render, enqueue. It returns only once every message is committed to the outbox, so the HTTP
+answer never promises more than the outbox holds.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
-from app.config import Config
-from app.delivery import Worker
+from app.config import Config, Receiver
+from app.dedup import Deduplicator, notification_key
+from app.delivery import Worker, stop_workers
+from app.digest import DigestRenderer
+from app.heartbeat import HeartbeatMonitor
 from app.metrics import Metrics
 from app.models import Notification
-from app.outbox import MemoryOutbox, Outbox
+from app.outbox import Entry, Outbox
 from app.redaction import Redactor
 from app.render import Renderer
 from app.routing import Router
 from app.senders import SENDERS
-from app.senders.base import Message
+from app.sqlite_outbox import SqliteOutbox
+from app.storm import StormControl
 
 log = logging.getLogger("alertbridge")
 
@@ -34,6 +40,21 @@ class Accepted:
     receivers: list[str]
     filtered: int
     unrouted: int
+    duplicate: bool = False  # already queued within the dedup window: nothing new queued
+
+
+def open_outbox(
+    config: Config, path: Path | str, clock: Callable[[], float] = time.time
+) -> SqliteOutbox:
+    """The outbox file for this config; ":memory:" for one that dies with the process."""
+    memory = max(config.dedup.window, config.dedup.events_window)
+    return SqliteOutbox(
+        path,
+        max_backlog=config.server.max_backlog,
+        memory_seconds=memory,
+        clock=clock,
+        fsync_before_answer=config.server.fsync_before_answer,
+    )
 
 
 class Bridge:
@@ -45,10 +66,12 @@ class Bridge:
         metrics: Metrics | None = None,
         redactor: Redactor | None = None,
         outbox: Outbox | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.config_source = config_source
-        self.loaded_at = time.time()
+        self.clock = clock
+        self.loaded_at = clock()
         self.metrics = metrics or Metrics()
         self.redactor = redactor or Redactor()
         self.redactor.update(config.secrets())
@@ -60,51 +83,144 @@ class Bridge:
             alertmanager_url=server.alertmanager_url,
             on_template_error=self.template_failed,
         )
-        self.outbox: Outbox = outbox or MemoryOutbox(server.max_backlog)
+        self.outbox: Outbox = outbox or open_outbox(config, ":memory:", clock)
+        self.dedup = Deduplicator(config.dedup, self.outbox, clock)
+        self.heartbeat: HeartbeatMonitor | None = None
+        if config.heartbeat is not None:
+            name = config.heartbeat.receiver
+            self.heartbeat = HeartbeatMonitor(
+                config.heartbeat, self.outbox, lambda n: self.queue(name, n), self.metrics, clock
+            )
         self.workers: dict[str, Worker] = {}
-        self.tasks: list[asyncio.Task[None]] = []
+        self.heartbeat_task: asyncio.Task[None] | None = None
 
     def template_failed(self, platform: str, template: str) -> None:
         self.metrics.template_errors.labels(platform, template).inc()
 
-    def accept(self, notification: Notification, source: str, only: str | None = None) -> Accepted:
+    async def accept(
+        self, notification: Notification, source: str, only: str | None = None
+    ) -> Accepted:
         """Route, render and enqueue; raises OutboxFull when the outbox cannot take it all."""
+        key = notification_key(notification, only)
+        if self.dedup.is_duplicate(key):  # known before rendering; the commit checks again
+            return self.duplicate(source, key)
+        if self.heartbeat is not None:
+            rest = await self.heartbeat.observe(notification)
+            if rest is None:  # only heartbeats: recorded, nothing to deliver
+                self.metrics.received.labels(source).inc()
+                return Accepted(0, [], 0, 0)
+            notification = rest
         plan = self.router.plan(notification, only)
-        if plan.filtered:
-            self.metrics.dropped.labels(source, "filtered").inc(plan.filtered)
-        if plan.unrouted:
-            self.metrics.dropped.labels(source, "unrouted").inc(plan.unrouted)
-        batch: dict[str, list[Message]] = {}
+        batch: dict[str, list[Entry]] = {}
+        folded: list[str] = []
         for name, part in plan.notifications.items():
             receiver = self.config.receiver(name)
             if receiver is not None:
-                batch[name] = self.renderer.render(receiver, part)
-        self.outbox.enqueue(batch)
-        for name, messages in batch.items():
-            platform = self.platform_of(name)
-            self.metrics.enqueued.labels(name, platform).inc(len(messages))
-            self.metrics.queue_depth.labels(name).set(self.outbox.backlog(name))
-        self.metrics.received.labels(source).inc()
+                batch[name] = self.entries(receiver, part, folded)
+        if batch:
+            started = time.perf_counter()
+            ids = await self.outbox.enqueue(
+                batch, seen_key=key, unless_seen_since=self.dedup.window_start()
+            )
+            self.metrics.enqueue_latency.observe(time.perf_counter() - started)
+            if ids is None:  # another request with the same notification committed first
+                return self.duplicate(source, key)
+            # The ids stay with the messages through retries: the delivery log names them too.
+            log.info("queued %s notification for %s as %s", source, ", ".join(batch), " ".join(ids))
+        self.counted(source, plan.filtered, plan.unrouted, batch, folded)
         return Accepted(
             sum(len(m) for m in batch.values()), list(batch), plan.filtered, plan.unrouted
         )
+
+    def duplicate(self, source: str, key: str) -> Accepted:
+        self.metrics.duplicates.labels(source).inc()
+        self.metrics.received.labels(source).inc()
+        log.info("duplicate %s notification %s: already queued", source, key)
+        return Accepted(0, [], 0, 0, duplicate=True)
+
+    def entries(self, receiver: Receiver, part: Notification, folded: list[str]) -> list[Entry]:
+        """The rendered messages of `part`; a kube-eventer repeat folded into its event's."""
+        fold = self.dedup.fold(receiver.name, part)
+        if fold is None:
+            rendered = self.renderer.render_parts(receiver, part)
+            return [Entry(r.message, r.notification) for r in rendered]
+        if fold.folded:
+            folded.append(receiver.name)
+        rendered = self.renderer.render_parts(receiver, fold.notification)
+        return [
+            Entry(
+                r.message,
+                r.notification,
+                fold.key,
+                fold.replaces if i == 0 else "",
+                fold.hold_until,
+            )
+            for i, r in enumerate(rendered)
+        ]
+
+    def counted(
+        self,
+        source: str,
+        filtered: int,
+        unrouted: int,
+        batch: dict[str, list[Entry]],
+        folded: list[str],
+    ) -> None:
+        if filtered:
+            self.metrics.dropped.labels(source, "filtered").inc(filtered)
+        if unrouted:
+            self.metrics.dropped.labels(source, "unrouted").inc(unrouted)
+        for name, entries in batch.items():
+            self.metrics.enqueued.labels(name, self.platform_of(name)).inc(len(entries))
+            self.metrics.queue_depth.labels(name).set(self.outbox.backlog(name))
+        for name in folded:
+            self.metrics.folded.labels(name).inc()
+        self.metrics.received.labels(source).inc()
+
+    async def queue(self, name: str, notification: Notification) -> None:
+        """Queue a card of alertbridge's own (the heartbeat's) for one receiver."""
+        receiver = self.config.receiver(name)
+        assert receiver is not None, "config validation checks heartbeat.receiver"
+        rendered = self.renderer.render_parts(receiver, notification)
+        await self.outbox.enqueue({name: [Entry(r.message, r.notification) for r in rendered]})
+        self.metrics.enqueued.labels(name, receiver.platform).inc(len(rendered))
 
     def platform_of(self, receiver: str) -> str:
         found = self.config.receiver(receiver)
         return found.platform if found else "unknown"
 
+    def refresh_gauges(self) -> None:
+        """Backlog and dead letters from the outbox itself: the CLI may have changed them."""
+        for receiver in self.config.receivers:
+            self.metrics.queue_depth.labels(receiver.name).set(self.outbox.backlog(receiver.name))
+            self.metrics.dead_letters.labels(receiver.name).set(
+                self.outbox.dead_count(receiver.name)
+            )
+
     def start(self, client: httpx.AsyncClient) -> None:
-        """One worker task per receiver, all sharing one HTTP client."""
+        """One worker task per receiver, all sharing one HTTP client; the heartbeat check."""
+        storm = self.config.storm
         for receiver in self.config.receivers:
             sender = SENDERS[receiver.platform](receiver.webhook_url, receiver.secret, client)
-            worker = Worker(receiver.name, sender, self.outbox, self.metrics)
+            digest = DigestRenderer(self.renderer, receiver, storm.max_delay)
+            worker = Worker(
+                receiver.name,
+                sender,
+                self.outbox,
+                self.metrics,
+                clock=self.clock,
+                max_age_seconds=self.config.delivery.max_age,
+                storm=StormControl(storm.max_delay, digest) if storm.enabled else None,
+            )
             self.workers[receiver.name] = worker
-            self.tasks.append(asyncio.create_task(worker.run(), name=f"worker-{receiver.name}"))
+            worker.start()
+        if self.heartbeat is not None:
+            self.heartbeat_task = asyncio.create_task(self.heartbeat.run(), name="heartbeat")
 
-    async def stop(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self.tasks.clear()
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop the workers (a send in flight gets delivery.shutdown_grace) and the heartbeat."""
+        if self.heartbeat_task is not None:
+            self.heartbeat_task.cancel()
+            await asyncio.gather(self.heartbeat_task, return_exceptions=True)
+        grace = self.config.delivery.shutdown_grace if grace is None else grace
+        await stop_workers(list(self.workers.values()), grace)

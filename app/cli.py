@@ -1,18 +1,28 @@
-"""The `alertbridge` command: serve | check-config | render | route-test."""
+"""The `alertbridge` command: serve | check-config | render | route-test | outbox."""
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
+import math
+import sqlite3
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app import __version__
 from app.config import Config, ConfigError, default_config, load_config
 from app.redaction import RedactingFilter, Redactor
 from app.routing import LABEL_NAME, Router
 from app.sources import InvalidPayload
+
+if TYPE_CHECKING:
+    from app.bridge import Bridge
+    from app.outbox import State
 
 log = logging.getLogger("alertbridge")
 DEFAULT_PORT = 8080
@@ -41,6 +51,22 @@ def build_parser() -> argparse.ArgumentParser:
     route = commands.add_parser("route-test", help="print the receivers that get these labels")
     route.add_argument("--config", type=Path)
     route.add_argument("labels", nargs="+", metavar="LABEL=VALUE")
+
+    outbox = commands.add_parser(
+        "outbox", help="list, retry or purge queued and dead messages (also while serving)"
+    )
+    actions = outbox.add_subparsers(dest="action", required=True)
+    for action, text in (
+        ("list", "print pending messages (dead letters with --dead), oldest first"),
+        ("retry", "queue dead letters again, at the end of their receiver's queue"),
+        ("purge", "delete pending messages (dead letters with --dead)"),
+    ):
+        sub = actions.add_parser(action, help=text)
+        sub.add_argument("--data-dir", type=Path, default=Path("data"))
+        sub.add_argument("--receiver", help="only this receiver's messages")
+        sub.add_argument("--id", dest="ids", action="append", default=[], help="only this one")
+        implied = " (implied: retry re-queues dead letters)" if action == "retry" else ""
+        sub.add_argument("--dead", action="store_true", help="dead letters, not pending" + implied)
     return parser
 
 
@@ -65,21 +91,44 @@ def setup_logging(level: str, redactor: Redactor) -> None:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.bridge import Bridge
+    from app.bridge import Bridge, open_outbox
     from app.main import create_app
+    from app.outbox_db import outbox_path
 
     redactor = Redactor()
     setup_logging(args.log_level, redactor)
     config, source = obtain_config(args.config)
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    bridge = Bridge(config, config_source=source, redactor=redactor)
+    outbox = open_outbox(config, outbox_path(args.data_dir))
+    bridge = Bridge(config, config_source=source, redactor=redactor, outbox=outbox)
     app = create_app(config, config_source=source, bridge=bridge)
     names = ", ".join(f"{r.name} ({r.platform})" for r in config.receivers)
     log.info("alertbridge %s: config from %s; receivers: %s", __version__, source, names)
+    log.info("outbox %s: %d message(s) pending", outbox_path(args.data_dir), pending(bridge))
     # access_log=False: uvicorn's access log prints query strings, which may carry credentials;
     # api.py logs method, path and status instead. log_config=None keeps our redacting handler.
-    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_config=None, workers=1)
+    # SIGTERM: uvicorn stops taking requests, lets those in progress (each commits before it
+    # answers) finish, then the lifespan gives sends in flight delivery.shutdown_grace.
+    # gc.freeze: what imports and start-up built lives as long as the process; left in the
+    # collector it made each full collection a 70 ms pause of the event loop (ack latency).
+    gc.freeze()
+    try:
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            access_log=False,
+            log_config=None,
+            workers=1,
+            timeout_graceful_shutdown=math.ceil(config.delivery.shutdown_grace),
+        )
+    finally:
+        outbox.close()
     return 0
+
+
+def pending(bridge: Bridge) -> int:
+    return sum(bridge.outbox.backlog(r.name) for r in bridge.config.receivers)
 
 
 def check_config(args: argparse.Namespace) -> int:
@@ -136,11 +185,41 @@ def route_test(args: argparse.Namespace) -> int:
     return 0
 
 
+def outbox(args: argparse.Namespace) -> int:
+    from app.card_context import card_title
+    from app.outbox_admin import OutboxAdmin
+    from app.outbox_db import outbox_path
+
+    path = outbox_path(args.data_dir)
+    if not path.is_file():
+        raise ConfigError(f"no outbox at {path} (see --data-dir)")
+    store = OutboxAdmin(path)
+    try:
+        state: State = "dead" if args.dead else "pending"
+        if args.action == "retry":
+            count = store.retry_dead(args.receiver, args.ids, now=time.time())
+            print(f"{count} dead letter(s) queued again")
+        elif args.action == "purge":
+            count = store.purge(state, args.receiver, args.ids)
+            print(f"{count} {state} message(s) deleted")
+        else:
+            for item in store.items(state, args.receiver, args.ids):
+                created = datetime.fromtimestamp(item.created_at, UTC).isoformat(timespec="seconds")
+                title = card_title(item.notification, 1, 1, 80) if item.notification.alerts else ""
+                print(f"{item.id}  {item.receiver}  {created}  attempts={item.attempts}  {title}")
+                if item.last_error:
+                    print(f"    {item.last_error}")
+    finally:
+        store.close()
+    return 0
+
+
 COMMANDS = {
     "serve": serve,
     "check-config": check_config,
     "render": render,
     "route-test": route_test,
+    "outbox": outbox,
 }
 
 
@@ -156,4 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OSError as exc:
         print(f"alertbridge: {exc.strerror}: {exc.filename}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as exc:  # the outbox file: unreadable, not a database, locked
+        print(f"alertbridge: outbox in {getattr(args, 'data_dir', '?')}: {exc}", file=sys.stderr)
         return 2

@@ -7,10 +7,18 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 Platform = Literal["feishu", "dingtalk", "wecom", "console"]
 
@@ -19,6 +27,9 @@ Platform = Literal["feishu", "dingtalk", "wecom", "console"]
 DEFAULT_FILTERS = [{"matchers": ["alertname =~ Watchdog|DeadMansSnitch"]}]
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# Prometheus-style durations ("90s", "10m", "1h30m", "500ms"); a bare number is seconds.
+DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+DURATION_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 class ConfigError(Exception):
@@ -27,6 +38,21 @@ class ConfigError(Exception):
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse_duration(value: Any) -> Any:
+    """A duration such as "10m" in seconds (600.0); numbers pass through as seconds."""
+    if isinstance(value, str):
+        text = value.strip()
+        parts = DURATION_PART.findall(text)
+        if not parts or "".join(n + u for n, u in parts) != text:
+            raise ValueError(f"{value!r} is not a duration like 90s, 10m or 1h30m")
+        return sum(float(n) * DURATION_UNIT_SECONDS[u] for n, u in parts)
+    return value
+
+
+# Seconds, written in the config as "10m", "24h", "500ms" or a number of seconds.
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 
 
 # open_id / user_id (Feishu), userid (DingTalk, WeCom): nothing that could close a tag or quote.
@@ -108,6 +134,11 @@ class Server(Strict):
     cards_dir: Path | None = None  # user templates that override the built-in cards/
     alertmanager_url: str = ""  # link target when a payload's externalURL is unusable
     max_backlog: int = Field(default=10_000, gt=0)  # per receiver; beyond it we answer 503
+    # false: answer once the outbox commit is written (WAL, synchronous=NORMAL): a 2xx survives
+    # a crash or kill -9; a power cut can lose the last second (the WAL is synced every second).
+    # true: also wait for an fsync (grouped over concurrent requests): a 2xx survives a power
+    # cut, but every answer waits on the disk's fsync tail (README, "The outbox").
+    fsync_before_answer: bool = False
     send_timeout_seconds: float = Field(default=10.0, gt=0)
 
     @field_validator("path_prefix")
@@ -130,8 +161,37 @@ class Server(Strict):
         return value
 
 
+class Delivery(Strict):
+    max_age: Duration = 24 * 3600.0  # a message still failing after this becomes a dead letter
+    shutdown_grace: Duration = 10.0  # on SIGTERM, sends in flight may finish within this
+
+
+class Storm(Strict):
+    """Coalesce a receiver's backlog into digests when its bot's rate limit cannot drain it."""
+
+    enabled: bool = True
+    max_delay: Duration = 60.0
+
+
+class Dedup(Strict):
+    window: Duration = 300.0  # Alertmanager HA duplicates of one notification within this
+    events_window: Duration = 300.0  # one kube-eventer card per event and receiver within this
+
+
+class Heartbeat(Strict):
+    """Watchdog as the pipeline's heartbeat: a card to `receiver` when it stops arriving."""
+
+    receiver: str
+    alertname: str = "Watchdog"
+    timeout: Duration = 600.0
+
+
 class Config(Strict):
     server: Server = Field(default_factory=Server)
+    delivery: Delivery = Field(default_factory=Delivery)
+    storm: Storm = Field(default_factory=Storm)
+    dedup: Dedup = Field(default_factory=Dedup)
+    heartbeat: Heartbeat | None = None
     receivers: list[Receiver] = Field(min_length=1)
     routes: list[Route] = Field(default_factory=list)
     default_receiver: str | None = None
@@ -149,6 +209,8 @@ class Config(Strict):
                     raise ValueError(f"routes.{i}.receivers: unknown receiver {name!r}")
         if self.default_receiver is not None and self.default_receiver not in names:
             raise ValueError(f"default_receiver: unknown receiver {self.default_receiver!r}")
+        if self.heartbeat is not None and self.heartbeat.receiver not in names:
+            raise ValueError(f"heartbeat.receiver: unknown receiver {self.heartbeat.receiver!r}")
         return self
 
     def receiver(self, name: str) -> Receiver | None:

@@ -53,19 +53,35 @@ def fallback_message(
     keyword: str,
 ) -> Message:
     """Keyword, title and as many alert lines as fit; the rest counted as "… N more alerts"."""
+    lines = [clip(alert_line(a), LINE_CHARS) for a in alerts]
+
+    def more(left: int) -> str:
+        return f"{ELLIPSIS} {omitted + left} more alerts" if omitted + left else ""
+
+    return plain_message(platform, [title], lines, more, mentions, keyword)
+
+
+def plain_message(
+    platform: str,
+    head: list[str],
+    lines: list[str],
+    more: Callable[[int], str],
+    mentions: MentionSet,
+    keyword: str,
+) -> Message:
+    """Keyword, `head` and as many of `lines` as fit, then `more(lines left out)` if not ""."""
     plain = DIALECTS[platform].plain
     keyword = clean_text(keyword)
-    head = [keyword, plain(clip(title, LINE_CHARS))]
-    lines = [plain(clip(alert_line(a), LINE_CHARS)) for a in alerts]
+    top = [keyword, *(plain(clip(line, LINE_CHARS)) for line in head)]
+    body = [plain(line) for line in lines]
 
     def text(count: int) -> str:
-        more = omitted + len(lines) - count
-        tail = [f"{ELLIPSIS} {more} more alerts"] if more else []
-        return "\n".join([*head, *lines[:count], *tail]).strip()
+        tail = more(len(body) - count)
+        return "\n".join([*top, *body[:count], *([tail] if tail else [])]).strip()
 
     over = _overage(platform)
     build = partial(text_message, platform, mentions)
-    low, high = -1, len(lines)  # the most alert lines that fit; -1: not even none
+    low, high = -1, len(body)  # the most lines that fit; -1: not even none
     while low < high:
         middle = (low + high + 1) // 2
         low, high = (middle, high) if over(build(text(middle))) <= 0 else (low, middle - 1)

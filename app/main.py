@@ -24,7 +24,8 @@ def create_app(
     transport: httpx.AsyncBaseTransport | None = None,
     bridge: Bridge | None = None,
 ) -> FastAPI:
-    """`transport` lets tests route the senders to an in-process fake bot server."""
+    """`transport` lets tests route the senders to an in-process fake bot server. Without a
+    `bridge`, the outbox lives in memory (the service passes one over its --data-dir file)."""
     bridge = bridge or Bridge(config, config_source=config_source)
 
     @asynccontextmanager

@@ -80,6 +80,52 @@ class Metrics:
             ["platform", "template"],
             registry=r,
         )
+        self.dead_letters = Gauge(
+            "alertbridge_dead_letters",
+            "Messages given up on and kept for `alertbridge outbox retry|purge`, per receiver.",
+            ["receiver"],
+            registry=r,
+        )
+        self.enqueue_latency = Histogram(
+            "alertbridge_outbox_enqueue_seconds",
+            "Time to queue one inbound notification durably (render excluded, commit included).",
+            registry=r,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
+        )
+        self.digests = Counter(
+            "alertbridge_digests_sent_total",
+            "Digest messages sent in a storm instead of the messages they coalesce.",
+            ["receiver", "platform"],
+            registry=r,
+        )
+        self.coalesced = Counter(
+            "alertbridge_messages_coalesced_total",
+            "Queued messages delivered inside a digest rather than on their own.",
+            ["receiver", "platform"],
+            registry=r,
+        )
+        self.duplicates = Counter(
+            "alertbridge_duplicates_dropped_total",
+            "Alertmanager notifications already queued within the dedup window (HA peers).",
+            ["source"],
+            registry=r,
+        )
+        self.folded = Counter(
+            "alertbridge_events_folded_total",
+            "kube-eventer repeats folded into a queued message or held to the window's end.",
+            ["receiver"],
+            registry=r,
+        )
+        self.heartbeat_last_seen = Gauge(
+            "alertbridge_heartbeat_last_seen_timestamp_seconds",
+            "When the last heartbeat (Watchdog) alert arrived, Unix time.",
+            registry=r,
+        )
+        self.heartbeat_missing = Gauge(
+            "alertbridge_heartbeat_missing",
+            "1 while the heartbeat is overdue and the pipeline-broken card is out, else 0.",
+            registry=r,
+        )
         self.auth_failures = Counter(
             "alertbridge_auth_failures_total",
             "Inbound requests with missing or wrong credentials.",

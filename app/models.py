@@ -6,9 +6,10 @@ type/namespace/kind/name/reason (what filters and routes match on) and its messa
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 Kind = Literal["alert", "event"]
 Status = Literal["firing", "resolved"]
@@ -62,3 +63,45 @@ class Notification:
             external_url=self.external_url,
             truncated_alerts=self.truncated_alerts,
         )
+
+
+def notification_to_json(notification: Notification) -> str:
+    """The notification as JSON, as the outbox stores it beside each message (for digests)."""
+    # By hand: dataclasses.asdict deep-copies every dict and costs more than the commit.
+    fields = {f: getattr(notification, f) for f in NOTIFICATION_FIELDS}
+    fields["alerts"] = [
+        {
+            **{f: getattr(alert, f) for f in ALERT_FIELDS},
+            "starts_at": _iso(alert.starts_at),
+            "ends_at": _iso(alert.ends_at),
+        }
+        for alert in notification.alerts
+    ]
+    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def notification_from_json(text: str) -> Notification:
+    data: dict[str, Any] = json.loads(text)
+    alerts = [
+        Alert(
+            **{
+                **alert,
+                "starts_at": _moment(alert["starts_at"]),
+                "ends_at": _moment(alert["ends_at"]),
+            }
+        )
+        for alert in data.pop("alerts")
+    ]
+    return Notification(**data, alerts=alerts)
+
+
+NOTIFICATION_FIELDS = [f.name for f in fields(Notification) if f.name != "alerts"]
+ALERT_FIELDS = [f.name for f in fields(Alert) if f.name not in ("starts_at", "ends_at")]
+
+
+def _moment(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value is not None else None

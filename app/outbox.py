@@ -1,25 +1,43 @@
-"""The delivery queue contract (Outbox) and its in-memory implementation.
+"""The delivery queue contract (Outbox): what the inbound path, the workers and /status rely on.
 
 A message is enqueued before the inbound request is answered and leaves the queue only when the
-platform accepted it (ack) or it is given up on (bury, a dead letter). Each receiver's queue is
-served in order by one worker, which always gets the oldest pending message first.
+platform accepted it (ack) or it is given up on (bury: a dead letter, kept until retried or
+purged). Each receiver's queue is served in order by one worker, which always gets the oldest
+due message first. The outbox also remembers what de-duplication needs: Alertmanager
+notifications recently queued, and when each kube-eventer event last went out per receiver.
+The implementation is app/sqlite_outbox.py; app/outbox_admin.py is the CLI's side of it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-import uuid
-from collections import deque
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
+from app.models import Notification
 from app.senders.base import Message
+
+State = Literal["pending", "dead"]
 
 
 class OutboxFull(Exception):
     """The outbox cannot take more now; the caller answers 503 so the sender retries later."""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One message to queue for a receiver, with the alerts it accounts for (digests count them).
+
+    `fold_key` names a kube-eventer event so that repeats can be folded into it; `replaces` is
+    the id of a pending message this one updates in place; `hold_until` keeps it back (not
+    sent before then) without holding up the messages behind it.
+    """
+
+    message: Message
+    notification: Notification
+    fold_key: str = ""
+    replaces: str = ""
+    hold_until: float = 0.0
 
 
 @dataclass(slots=True)
@@ -27,97 +45,66 @@ class OutboxItem:
     id: str  # stable across retries, so a duplicate after an ambiguous timeout is recognisable
     receiver: str
     message: Message
-    created_at: float  # wall-clock seconds
+    notification: Notification
+    created_at: float  # wall-clock seconds; the age that max_age is measured against
     attempts: int = 0
-    not_before: float = 0.0  # wall-clock seconds; the worker waits until then
+    not_before: float = 0.0  # wall-clock seconds; the worker waits until then (backoff)
     last_error: str = ""
-
-
-@dataclass(slots=True)
-class DeadLetter:
-    item: OutboxItem
-    reason: str
-    at: float = field(default_factory=time.time)
+    state: State = "pending"
+    hold_until: float = 0.0
+    fold_key: str = ""
 
 
 class Outbox(Protocol):
-    def enqueue(self, batch: Mapping[str, Sequence[Message]]) -> list[str]:
-        """Queue all messages of `batch` (receiver → messages) or none of them (OutboxFull)."""
+    """Writes are coroutines that have committed when they return (an implementation may commit
+    off the event loop); reads are immediate."""
+
+    async def enqueue(
+        self,
+        batch: Mapping[str, Sequence[Entry]],
+        *,
+        seen_key: str = "",
+        unless_seen_since: float | None = None,
+    ) -> list[str] | None:
+        """Queue all of `batch` (receiver → entries) or none of it (OutboxFull), durably, and
+        remember `seen_key` (an Alertmanager notification's identity) in the same commit; None,
+        queueing nothing, when that key was remembered at or after `unless_seen_since`."""
+
+    def seen_at(self, key: str) -> float | None:
+        """When a notification with this identity was last queued, if it is still remembered."""
+
+    def pending_fold(self, receiver: str, fold_key: str) -> OutboxItem | None:
+        """The receiver's pending message for this kube-eventer event, if one is queued."""
+
+    def fold_sent_at(self, receiver: str, fold_key: str) -> float | None:
+        """When a message for this event last reached the receiver, if still remembered."""
 
     async def next_item(self, receiver: str) -> OutboxItem:
-        """The receiver's oldest pending message, waiting while there is none."""
+        """The receiver's oldest due message, waiting while there is none."""
 
-    def ack(self, item: OutboxItem) -> None:
-        """The platform accepted it: forget it."""
+    def head(self, receiver: str) -> OutboxItem | None:
+        """The receiver's oldest due message, if any."""
 
-    def postpone(self, item: OutboxItem, until: float, error: str) -> None:
+    def oldest(self, receiver: str, count: int) -> Iterator[OutboxItem]:
+        """Up to `count` of the receiver's due messages, oldest first, read lazily."""
+
+    async def ack(self, ids: Sequence[str]) -> None:
+        """The platform accepted them: forget them."""
+
+    async def postpone(self, item: OutboxItem, until: float, error: str) -> None:
         """A retryable failure: keep it at the head, not to be tried again before `until`."""
 
-    def bury(self, item: OutboxItem, reason: str) -> None:
-        """Give up on it: move it to the dead letters."""
+    async def bury(self, ids: Sequence[str], reason: str) -> None:
+        """Give up on them: they become dead letters."""
 
-    def backlog(self, receiver: str) -> int: ...
+    def backlog(self, receiver: str, *, due_only: bool = False) -> int:
+        """Pending messages (only those sendable now with `due_only`)."""
 
     def dead_count(self, receiver: str) -> int: ...
 
+    def load_state(self, name: str) -> str | None:
+        """A small named value kept across restarts (the heartbeat's state)."""
 
-class MemoryOutbox:
-    """Outbox kept in process memory: fast, but a restart loses what is pending."""
+    async def save_state(self, name: str, value: str) -> None: ...
 
-    def __init__(self, max_backlog: int) -> None:
-        self.max_backlog = max_backlog
-        self.queues: dict[str, deque[OutboxItem]] = {}
-        self.dead: dict[str, list[DeadLetter]] = {}
-        self.wakeups: dict[str, asyncio.Event] = {}
-
-    def _queue(self, receiver: str) -> deque[OutboxItem]:
-        return self.queues.setdefault(receiver, deque())
-
-    def _wakeup(self, receiver: str) -> asyncio.Event:
-        return self.wakeups.setdefault(receiver, asyncio.Event())
-
-    def enqueue(self, batch: Mapping[str, Sequence[Message]]) -> list[str]:
-        for receiver, messages in batch.items():
-            if len(self._queue(receiver)) + len(messages) > self.max_backlog:
-                raise OutboxFull(f"backlog of receiver {receiver} is full ({self.max_backlog})")
-        now = time.time()
-        ids: list[str] = []
-        for receiver, messages in batch.items():
-            for message in messages:
-                item = OutboxItem(uuid.uuid4().hex, receiver, message, created_at=now)
-                self._queue(receiver).append(item)
-                ids.append(item.id)
-            self._wakeup(receiver).set()
-        return ids
-
-    async def next_item(self, receiver: str) -> OutboxItem:
-        queue, wakeup = self._queue(receiver), self._wakeup(receiver)
-        while not queue:
-            wakeup.clear()
-            await wakeup.wait()
-        return queue[0]
-
-    def _remove(self, item: OutboxItem) -> None:
-        queue = self._queue(item.receiver)
-        if queue and queue[0] is item:
-            queue.popleft()
-        elif item in queue:
-            queue.remove(item)
-
-    def ack(self, item: OutboxItem) -> None:
-        self._remove(item)
-
-    def postpone(self, item: OutboxItem, until: float, error: str) -> None:
-        item.attempts += 1
-        item.not_before = until
-        item.last_error = error
-
-    def bury(self, item: OutboxItem, reason: str) -> None:
-        self._remove(item)
-        self.dead.setdefault(item.receiver, []).append(DeadLetter(item, reason))
-
-    def backlog(self, receiver: str) -> int:
-        return len(self._queue(receiver))
-
-    def dead_count(self, receiver: str) -> int:
-        return len(self.dead.get(receiver, []))
+    def close(self) -> None: ...

@@ -39,16 +39,36 @@ class RateLimiter:
     def delay(self) -> float:
         """Seconds to wait before the next send keeps every window within its count."""
         now = self.clock()
-        wait = max(0.0, self.blocked_until - now)
-        for limit in self.limits:
-            if len(self.sent) >= limit.count:
-                oldest_in_window = self.sent[-limit.count]
-                wait = max(wait, oldest_in_window + limit.seconds - now)
-        return wait
+        return self._earliest(list(self.sent), now) - now
 
-    async def acquire(self) -> None:
+    def _earliest(self, sent: list[float], now: float) -> float:
+        """The first moment from `now` on at which one more send after `sent` is allowed."""
+        moment = max(now, self.blocked_until)
+        for limit in self.limits:
+            if len(sent) >= limit.count:
+                moment = max(moment, sent[-limit.count] + limit.seconds)
+        return moment
+
+    def slots_within(self, seconds: float, cap: int) -> int:
+        """How many sends (at most `cap`) the limits allow from now until `seconds` from now."""
+        now = self.clock()
+        sent = list(self.sent)
+        while len(sent) - len(self.sent) < cap:
+            moment = self._earliest(sent, now)
+            if moment > now + seconds:
+                break
+            sent.append(moment)
+        return len(sent) - len(self.sent)
+
+    async def wait(self) -> None:
+        """Until one more send keeps every window within its count."""
         while (wait := self.delay()) > 0:
             await self.sleep(wait)
+
+    async def acquire(self) -> None:
+        """Wait, then count a send now: call it right before the request goes out, since the
+        platform counts arrivals."""
+        await self.wait()
         self.sent.append(self.clock())
 
     def block_for(self, seconds: float) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -41,6 +41,14 @@ def builtin_cards_dir() -> Path:
     package = Path(app.__file__).parent
     packaged = package / "cards"
     return packaged if packaged.is_dir() else package.parent / "cards"
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """One message and the alerts it accounts for, shown or counted (what a digest tallies)."""
+
+    message: Message
+    notification: Notification
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +92,10 @@ class Renderer:
 
     def render(self, receiver: Receiver, notification: Notification) -> list[Message]:
         """One or more messages, each within the platform's size limit; never none."""
+        return [part.message for part in self.render_parts(receiver, notification)]
+
+    def render_parts(self, receiver: Receiver, notification: Notification) -> list[Rendered]:
+        """`render`, with the alerts each message accounts for."""
         return _Job(self, receiver, notification).run()
 
 
@@ -110,16 +122,30 @@ class _Job:
         url = safe_url(notification.external_url) or safe_url(renderer.alertmanager_url)
         self.alertmanager_url = url
 
-    def run(self) -> list[Message]:
+    def run(self) -> list[Rendered]:
         alerts = self.notification.alerts
         truncated = self.notification.truncated_alerts
         whole = self.card(alerts, 1, 1, truncated)
         if whole is not None and self.fits(whole):
-            return [whole]
+            return [Rendered(whole, self.notification)]
         plan = self.plan(alerts) if self.envs else []
         if not plan or not self.envs:  # every template failed: one plain message for all
-            return [self.fallback(alerts, truncated, 1, 1)]
-        return [self.final(chunk, i, len(plan)) for i, chunk in enumerate(plan, 1)]
+            return [Rendered(self.fallback(alerts, truncated, 1, 1), self.notification)]
+        messages = [self.final(chunk, i, len(plan)) for i, chunk in enumerate(plan, 1)]
+        return [Rendered(m, n) for m, n in zip(messages, self.accounts(plan), strict=True)]
+
+    def accounts(self, plan: list[Chunk]) -> list[Notification]:
+        """Per part, the alerts it shows; the last also counts those no part could show."""
+        shown = sum(len(chunk.alerts) for chunk in plan)
+        rest = self.notification.alerts[shown:]
+        last = len(plan) - 1
+        return [
+            replace(
+                self.notification.with_alerts(chunk.alerts + (rest if i == last else [])),
+                truncated_alerts=self.notification.truncated_alerts if i == last else 0,
+            )
+            for i, chunk in enumerate(plan)
+        ]
 
     def fits(self, message: Message) -> bool:
         return self.sender.message_bytes(message) <= self.sender.MAX_MESSAGE_BYTES

@@ -36,9 +36,15 @@ def status_report(bridge: Bridge) -> dict[str, Any]:
             "last_error": bridge.redactor.scrub(last_error) if last_error else None,
             "last_error_at": iso(health.last_error_at if health else None),
         }
-    return {
+    report: dict[str, Any] = {
         "status": "ok",
         "version": __version__,
         "config": {"source": bridge.config_source, "loaded_at": iso(bridge.loaded_at)},
         "receivers": receivers,
     }
+    if bridge.heartbeat is not None:
+        heartbeat = bridge.heartbeat.report()
+        for key in ("last_seen", "missing_since", "deadline"):
+            heartbeat[key] = iso(heartbeat[key])
+        report["heartbeat"] = heartbeat
+    return report

@@ -20,6 +20,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 FIRING = (FIXTURES / "alertmanager" / "firing.json").read_bytes()
 DEFAULT_EVENT = (FIXTURES / "kube_eventer" / "default-body.txt").read_bytes()
 RAW_EVENT = (FIXTURES / "kube_eventer" / "default-body-raw-message.txt").read_bytes()
+RESOLVED = (FIXTURES / "alertmanager" / "resolved.json").read_bytes()
 CUSTOM_EVENT = (FIXTURES / "kube_eventer" / "custom-body.json").read_bytes()
 BEARER = "inbound-bearer-token-123"
 
@@ -36,6 +37,8 @@ def base_config(**server: Any) -> dict[str, Any]:
     ]
     return {
         "server": {"timezone": "UTC", **server},
+        # A bot scripted to hang would otherwise hold every test's shutdown for the full grace.
+        "delivery": {"shutdown_grace": "50ms"},
         "receivers": receivers,
         "routes": [{"receivers": [r["name"] for r in receivers]}],
     }
@@ -186,7 +189,9 @@ async def test_full_backlog_answers_503_so_alertmanager_retries(service: MakeSer
         bots.fail(TOKENS[platform], "hang")
     first = await client.post("/alertmanager", content=FIRING)
     assert first.status_code == 200
-    second = await client.post("/alertmanager", content=FIRING)
+    again = await client.post("/alertmanager", content=FIRING)  # an HA peer's duplicate
+    assert (again.status_code, again.json()["duplicate"]) == (200, True)
+    second = await client.post("/alertmanager", content=RESOLVED)
     assert second.status_code == 503
     for platform in ("feishu", "dingtalk", "wecom"):
         bots.heal(TOKENS[platform])

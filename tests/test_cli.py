@@ -121,3 +121,45 @@ def test_serve_with_a_bad_config_exits_non_zero(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "receivers" in result.stderr
+
+
+async def test_outbox_lists_retries_and_purges_dead_letters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app.outbox_admin import OutboxAdmin
+    from app.outbox_db import outbox_path
+    from app.sqlite_outbox import SqliteOutbox
+    from tests.queuekit import alert, entry, notification
+
+    store = SqliteOutbox(outbox_path(tmp_path))
+    about = notification(alert("DiskFull", "critical"))
+    ids = await store.enqueue(
+        {"ops": [entry({"text": "1"}, about), entry({"text": "2"})], "db": [entry({})]}
+    )
+    assert ids is not None
+    dead, pending, other = ids
+    await store.bury([dead, other], "permanent failure: 310000: keywords not in content")
+    data = ["--data-dir", str(tmp_path)]
+
+    assert main(["outbox", "list", *data, "--dead", "--receiver", "ops"]) == 0
+    out = capsys.readouterr().out
+    assert dead in out
+    assert "[FIRING:1] DiskFull" in out
+    assert "310000" in out
+    assert other not in out
+    assert main(["outbox", "retry", *data, "--receiver", "ops"]) == 0
+    assert "1 dead letter(s) queued again" in capsys.readouterr().out
+    assert [i.id for i in OutboxAdmin(outbox_path(tmp_path)).items("pending", "ops")] == [
+        pending,
+        dead,
+    ]
+    assert main(["outbox", "purge", *data, "--dead"]) == 0
+    assert "1 dead message(s) deleted" in capsys.readouterr().out
+    assert store.dead_count("db") == 0
+
+
+def test_outbox_without_a_database_says_where_it_looked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["outbox", "list", "--data-dir", str(tmp_path / "nowhere")]) == 2
+    assert "no outbox at" in capsys.readouterr().err

@@ -137,3 +137,37 @@ def test_static_mention_ids_are_checked_at_load(mentions: dict[str, list[str]], 
     data = {"receivers": [{"name": "c", "platform": "console", "mentions": mentions}]}
     with pytest.raises(ConfigError, match=path):
         parse_config(data, environ={})
+
+
+@pytest.mark.parametrize(
+    ("written", "seconds"),
+    [("500ms", 0.5), ("90s", 90.0), ("10m", 600.0), ("1h30m", 5400.0), ("1d", 86400.0), (45, 45.0)],
+    ids=["ms", "s", "m", "h-and-m", "d", "bare-number"],
+)
+def test_durations_read_like_prometheus_ones(written: object, seconds: float) -> None:
+    data = {"receivers": [{"name": "c", "platform": "console"}], "dedup": {"window": written}}
+    assert parse_config(data, environ={}).dedup.window == seconds
+
+
+@pytest.mark.parametrize(
+    ("data", "path"),
+    [
+        ({"storm": {"max_delay": "soon"}}, "storm.max_delay"),
+        ({"delivery": {"max_age": "0s"}}, "delivery.max_age"),
+        ({"dedup": {"windw": "5m"}}, "dedup.windw"),
+        ({"heartbeat": {"receiver": "nobody"}}, "heartbeat.receiver"),
+        ({"heartbeat": {"timeout": "10m"}}, "heartbeat.receiver"),
+    ],
+    ids=["not-a-duration", "zero", "unknown-key", "unknown-receiver", "no-receiver"],
+)
+def test_bad_delivery_settings_name_the_key(data: dict[str, object], path: str) -> None:
+    with pytest.raises(ConfigError, match=path.replace(".", r"\.")):
+        parse_config({"receivers": [{"name": "c", "platform": "console"}], **data}, environ={})
+
+
+def test_delivery_defaults_match_the_issue() -> None:
+    config = parse_config({"receivers": [{"name": "c", "platform": "console"}]}, environ={})
+    assert (config.delivery.max_age, config.storm.max_delay) == (86400.0, 60.0)
+    assert (config.dedup.window, config.dedup.events_window) == (300.0, 300.0)
+    assert config.storm.enabled
+    assert config.heartbeat is None

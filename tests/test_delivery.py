@@ -1,20 +1,26 @@
-"""The delivery worker: rate limited, the only retry loop, order kept, permanent failures buried."""
+"""The delivery worker: rate limited, the only retry loop, order kept, permanent failures and
+messages too old buried, and a stop that lets a send in flight finish."""
 
 from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 import pytest
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.delivery import BACKOFF_MAX_SECONDS, Worker, backoff_seconds
+from app.delivery import BACKOFF_MAX_SECONDS, Worker, backoff_seconds, stop_workers
 from app.metrics import Metrics
-from app.outbox import MemoryOutbox, OutboxFull
 from app.senders import SENDERS
+from app.senders.base import SendError
+from app.sqlite_outbox import SqliteOutbox
 from tests.botkit import SECRETS, TOKENS, add_bot, simple_message, webhook_url
 from tests.fakes.chatbots import FakeBots
+from tests.queuekit import Clock, entry
 
 
 @pytest.mark.parametrize(
@@ -35,51 +41,50 @@ def test_backoff_grows_with_jitter_and_honours_hints(
     assert all(low <= d <= high for d in delays)
 
 
-def test_outbox_enqueue_is_all_or_nothing_at_the_backlog_cap() -> None:
-    outbox = MemoryOutbox(max_backlog=3)
-    outbox.enqueue({"a": [{"n": 1}, {"n": 2}]})
-    with pytest.raises(OutboxFull):
-        outbox.enqueue({"b": [{"n": 3}], "a": [{"n": 4}, {"n": 5}]})
-    assert (outbox.backlog("a"), outbox.backlog("b")) == (2, 0)
-
-
 class Harness:
-    def __init__(self, platform: str, bots: FakeBots, outbox: MemoryOutbox) -> None:
-        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=bots.app))
+    def __init__(self, platform: str, app: ASGIApp, **worker: Any) -> None:
+        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
         url = webhook_url(platform, TOKENS[platform])
         sender = SENDERS[platform](url, SECRETS.get(platform), self.client)
         self.metrics = Metrics()
-        self.outbox = outbox
-        self.worker = Worker("r", sender, outbox, self.metrics, rng=random.Random(1))
-        self.task: asyncio.Task[None] | None = None
+        clock = worker.setdefault("clock", time.time)
+        self.outbox = SqliteOutbox(":memory:", max_backlog=100, clock=clock)
+        options = {"rng": random.Random(1), "backoff_first_seconds": 0.02, **worker}
+        self.worker = Worker("r", sender, self.outbox, self.metrics, **options)
+
+    async def queue(self, platform: str, *texts: str) -> None:
+        await self.outbox.enqueue({"r": [entry(simple_message(platform, t)) for t in texts]})
 
     def count(self, name: str, **labels: str) -> float:
         return self.metrics.registry.get_sample_value(name, labels) or 0.0
 
 
 @pytest.fixture
-async def harness_for() -> AsyncIterator[Callable[[str, FakeBots], Harness]]:
+async def harness_for() -> AsyncIterator[Callable[..., Harness]]:
     made: list[Harness] = []
 
-    def make(platform: str, bots: FakeBots) -> Harness:
-        harness = Harness(platform, bots, MemoryOutbox(max_backlog=100))
-        harness.task = asyncio.create_task(harness.worker.run())
+    def make(platform: str, app: ASGIApp, **worker: Any) -> Harness:
+        harness = Harness(platform, app, **worker)
+        harness.worker.start()
         made.append(harness)
         return harness
 
     yield make
     for harness in made:
-        assert harness.task is not None
-        harness.task.cancel()
-        await asyncio.gather(harness.task, return_exceptions=True)
+        await stop_workers([harness.worker], grace=0)
         await harness.client.aclose()
 
 
-async def test_delivers_queued_messages_in_order(harness_for: Callable[..., Harness]) -> None:
+def bots_with(platform: str) -> FakeBots:
     bots = FakeBots()
-    add_bot(bots, "dingtalk", TOKENS["dingtalk"])
-    harness = harness_for("dingtalk", bots)
-    harness.outbox.enqueue({"r": [simple_message("dingtalk", f"m{i}") for i in range(5)]})
+    add_bot(bots, platform, TOKENS[platform])
+    return bots
+
+
+async def test_delivers_queued_messages_in_order(harness_for: Callable[..., Harness]) -> None:
+    bots = bots_with("dingtalk")
+    harness = harness_for("dingtalk", bots.app)
+    await harness.queue("dingtalk", *(f"m{i}" for i in range(5)))
     await bots.wait_for(lambda: len(bots.received) == 5, timeout=5)
     assert [m["markdown"]["text"] for m in bots.messages(TOKENS["dingtalk"])] == [
         f"m{i}" for i in range(5)
@@ -89,11 +94,10 @@ async def test_delivers_queued_messages_in_order(harness_for: Callable[..., Harn
 
 
 async def test_retries_after_a_5xx_and_keeps_order(harness_for: Callable[..., Harness]) -> None:
-    bots = FakeBots()
-    add_bot(bots, "wecom", TOKENS["wecom"])
+    bots = bots_with("wecom")
     bots.fail(TOKENS["wecom"], "5xx", times=1)
-    harness = harness_for("wecom", bots)
-    harness.outbox.enqueue({"r": [simple_message("wecom", "first"), simple_message("wecom", "2")]})
+    harness = harness_for("wecom", bots.app)
+    await harness.queue("wecom", "first", "2")
     await bots.wait_for(lambda: len(bots.received) == 2, timeout=5)
     assert [m["markdown"]["content"] for m in bots.messages(TOKENS["wecom"])] == ["first", "2"]
     assert harness.count("alertbridge_send_retries_total", receiver="r", platform="wecom") == 1
@@ -110,14 +114,34 @@ async def test_retries_after_a_5xx_and_keeps_order(harness_for: Callable[..., Ha
     assert harness.worker.health.last_error == "http_503: HTTP 503 from wecom"
 
 
+async def test_bot_down_for_a_while_then_deliveries_resume_in_order(
+    harness_for: Callable[..., Harness],
+) -> None:
+    bots = bots_with("feishu")
+    bots.fail(TOKENS["feishu"], "5xx")
+    harness = harness_for("feishu", bots.app)
+    await harness.queue("feishu", *(f"m{i}" for i in range(10)))
+    await bots.wait_for(lambda: len(bots.attempts) >= 4, timeout=5)
+    head = next(harness.outbox.oldest("r", 1))
+    assert head.attempts >= 3
+    assert head.last_error.startswith("http_503")
+    assert bots.received == []
+    bots.heal(TOKENS["feishu"])
+    await bots.wait_for(lambda: len(bots.received) == 10, timeout=10)
+    texts = [m["content"]["text"] for m in bots.messages(TOKENS["feishu"])]
+    assert texts == [f"m{i}" for i in range(10)]
+    assert {a.body["content"]["text"] for a in bots.attempts if a.http_status == 503} == {"m0"}
+
+
 async def test_permanent_failure_is_buried_once_and_the_queue_moves_on(
     harness_for: Callable[..., Harness],
 ) -> None:
-    bots = FakeBots()
-    add_bot(bots, "feishu", TOKENS["feishu"])
-    harness = harness_for("feishu", bots)
+    bots = bots_with("feishu")
+    harness = harness_for("feishu", bots.app)
     oversized = simple_message("feishu", "x" * 30_000)
-    harness.outbox.enqueue({"r": [oversized, simple_message("feishu", "after")]})
+    await harness.outbox.enqueue(
+        {"r": [entry(oversized), entry(simple_message("feishu", "after"))]}
+    )
     await bots.wait_for(lambda: len(bots.received) == 1, timeout=5)
     assert bots.messages(TOKENS["feishu"])[0]["content"]["text"] == "after"
     assert harness.outbox.dead_count("r") == 1
@@ -125,12 +149,29 @@ async def test_permanent_failure_is_buried_once_and_the_queue_moves_on(
     assert harness.count("alertbridge_messages_dead_total", receiver="r", platform="feishu") == 1
 
 
+async def test_gives_up_on_a_message_older_than_max_age(
+    harness_for: Callable[..., Harness],
+) -> None:
+    bots = bots_with("wecom")
+    bots.fail(TOKENS["wecom"], "5xx")
+    clock = Clock()
+    harness = harness_for("wecom", bots.app, clock=clock, max_age_seconds=3600.0)
+    await harness.queue("wecom", "stale")
+    await bots.wait_for(lambda: len(bots.attempts) == 1, timeout=5)
+    await asyncio.sleep(0.1)
+    assert (harness.outbox.dead_count("r"), harness.outbox.backlog("r")) == (0, 1)
+    clock.advance(3601)
+    await bots.wait_for(lambda: harness.outbox.dead_count("r") == 1, timeout=5)
+    dead = harness.outbox.db.execute("SELECT last_error FROM messages WHERE state = 'dead'")
+    assert dead.fetchone()["last_error"].startswith("too old: http_503")
+    assert harness.outbox.backlog("r") == 0
+
+
 async def test_burst_is_held_to_the_bots_rate_limit(harness_for: Callable[..., Harness]) -> None:
     """25 messages to a 20/min DingTalk robot: 20 go now, none trips the 130101 penalty."""
-    bots = FakeBots()
-    add_bot(bots, "dingtalk", TOKENS["dingtalk"])
-    harness = harness_for("dingtalk", bots)
-    harness.outbox.enqueue({"r": [simple_message("dingtalk", f"m{i}") for i in range(25)]})
+    bots = bots_with("dingtalk")
+    harness = harness_for("dingtalk", bots.app)
+    await harness.queue("dingtalk", *(f"m{i}" for i in range(25)))
     await bots.wait_for(lambda: len(bots.received) == 20, timeout=5)
     await asyncio.sleep(0.3)
     assert len(bots.received) == 20
@@ -142,9 +183,8 @@ async def test_burst_is_held_to_the_bots_rate_limit(harness_for: Callable[..., H
 async def test_platform_rate_limit_answer_pauses_the_whole_bot(
     harness_for: Callable[..., Harness],
 ) -> None:
-    bots = FakeBots()
-    add_bot(bots, "dingtalk", TOKENS["dingtalk"])
-    harness = harness_for("dingtalk", bots)
+    bots = bots_with("dingtalk")
+    harness = harness_for("dingtalk", bots.app)
     # Another client used up the robot's minute: the platform refuses us with 130101.
     other = httpx.AsyncClient(transport=httpx.ASGITransport(app=bots.app))
     sender = SENDERS["dingtalk"](
@@ -152,10 +192,62 @@ async def test_platform_rate_limit_answer_pauses_the_whole_bot(
     )
     for _ in range(20):
         await sender.send(simple_message("dingtalk"))
-    harness.outbox.enqueue({"r": [simple_message("dingtalk", "late")]})
+    await harness.queue("dingtalk", "late")
     await bots.wait_for(lambda: any(a.code == 130101 for a in bots.attempts), timeout=5)
     await asyncio.sleep(0.2)
     assert len([a for a in bots.attempts if a.code == 130101]) == 1
     assert harness.worker.limiter.delay() > 500  # DingTalk's 10-minute penalty is respected
     assert harness.outbox.backlog("r") == 1  # still queued, not lost
     await other.aclose()
+
+
+def slow(app: ASGIApp, seconds: float) -> ASGIApp:
+    """`app`, answering each request `seconds` late: a send that is in flight for a while."""
+
+    async def slowed(scope: Scope, receive: Receive, send: Send) -> None:
+        await asyncio.sleep(seconds)
+        await app(scope, receive, send)
+
+    return slowed
+
+
+@pytest.mark.parametrize(
+    ("grace", "delivered", "left"),
+    [(2.0, 1, 1), (0.05, 0, 2)],
+    ids=["send-in-flight-finishes", "send-outlasting-the-grace-stays-queued"],
+)
+async def test_stop_while_sending_loses_nothing(
+    harness_for: Callable[..., Harness], grace: float, delivered: int, left: int
+) -> None:
+    bots = bots_with("wecom")
+    harness = harness_for("wecom", slow(bots.app, 0.3))
+    await harness.queue("wecom", "in flight", "next")
+    await asyncio.sleep(0.1)
+    assert harness.worker.sending
+    await stop_workers([harness.worker], grace)
+    assert (len(bots.received), harness.outbox.backlog("r")) == (delivered, left)
+    assert [i.message["markdown"]["content"] for i in harness.outbox.oldest("r", 5)] == [
+        "in flight",
+        "next",
+    ][delivered:]
+
+
+async def test_an_outbox_failure_does_not_kill_the_worker(
+    harness_for: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bots = bots_with("wecom")
+    harness = harness_for("wecom", bots.app)
+    real_ack = harness.outbox.ack
+    failures: list[int] = []
+
+    async def failing_ack(ids: Any) -> None:
+        if not failures:
+            failures.append(1)
+            raise SendError("disk trouble", retryable=True)  # any exception will do
+        await real_ack(ids)
+
+    monkeypatch.setattr(harness.outbox, "ack", failing_ack)
+    monkeypatch.setattr("app.delivery.ERROR_PAUSE_SECONDS", 0.01)
+    await harness.queue("wecom", "once")
+    await bots.wait_for(lambda: harness.outbox.backlog("r") == 0, timeout=5)
+    assert [m["markdown"]["content"] for m in bots.messages(TOKENS["wecom"])] == ["once", "once"]

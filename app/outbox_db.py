@@ -1,0 +1,158 @@
+"""The outbox file: its schema, connections, transactions and rows, shared by the service
+(app/sqlite_outbox.py) and the `alertbridge outbox` command (app/outbox_admin.py)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from app.models import notification_from_json, notification_to_json
+from app.outbox import Entry, OutboxItem, State
+
+T = TypeVar("T")
+
+DB_FILE = "outbox.db"
+IN_MEMORY = ":memory:"
+SCHEMA_VERSION = 1
+# A write waits this long for another writer (the CLI, whose transactions take milliseconds)
+# before it fails: the request gets 503, a worker tries again.
+BUSY_TIMEOUT_SECONDS = 1.0
+# Ids per "IN (...)", and per transaction of an ack: well under SQLite's limit on bound
+# parameters, and ~10 ms of deleting.
+MAX_SQL_VARIABLES = 500
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- queue order
+    id TEXT NOT NULL UNIQUE,
+    receiver TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',  -- pending | dead
+    message TEXT NOT NULL,                  -- the rendered platform message, JSON
+    notification TEXT NOT NULL,             -- the alerts it accounts for, JSON
+    created_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    not_before REAL NOT NULL DEFAULT 0,
+    hold_until REAL NOT NULL DEFAULT 0,
+    last_error TEXT NOT NULL DEFAULT '',    -- for a dead letter: why it was given up on
+    fold_key TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS messages_queue ON messages (receiver, state, seq);
+CREATE INDEX IF NOT EXISTS messages_fold ON messages (receiver, fold_key) WHERE fold_key != '';
+CREATE INDEX IF NOT EXISTS messages_held ON messages (receiver, hold_until) WHERE hold_until > 0;
+-- Messages per receiver and state, kept by triggers: the backlog is read on every request, and
+-- counting thousands of rows each time would cost more than the commit.
+CREATE TABLE IF NOT EXISTS counts (
+    receiver TEXT NOT NULL, state TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (receiver, state)
+);
+CREATE TRIGGER IF NOT EXISTS counts_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO counts VALUES (new.receiver, new.state, 1)
+        ON CONFLICT (receiver, state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS counts_delete AFTER DELETE ON messages BEGIN
+    UPDATE counts SET n = n - 1 WHERE receiver = old.receiver AND state = old.state;
+END;
+CREATE TRIGGER IF NOT EXISTS counts_state AFTER UPDATE OF state ON messages
+WHEN old.state != new.state BEGIN
+    UPDATE counts SET n = n - 1 WHERE receiver = old.receiver AND state = old.state;
+    INSERT INTO counts VALUES (new.receiver, new.state, 1)
+        ON CONFLICT (receiver, state) DO UPDATE SET n = n + 1;
+END;
+CREATE TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS folds (
+    receiver TEXT NOT NULL, key TEXT NOT NULL, sent_at REAL NOT NULL, PRIMARY KEY (receiver, key)
+);
+CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+COLUMNS = (
+    "id, receiver, message, notification, created_at, attempts, not_before, last_error, state,"
+    " hold_until, fold_key"
+)
+
+
+def connect(path: Path | str) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL, synchronous=NORMAL: a
+    commit is safe from a crash at once, and from a power cut after the next fsync of the WAL
+    (app/wal.py: every second, or before the answer with fsync_before_answer). Measured in
+    tests/bench/outbox_ack.py: FULL's fsync inside every commit, on the event loop, took ~10 ms
+    under sustained writes here and capped the service below 100 commits/s."""
+    db = sqlite3.connect(
+        str(path), isolation_level=None, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False
+    )
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+        db.executescript(SCHEMA)
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    return db
+
+
+def transact(db: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    """`work` in one write transaction, committed, or rolled back if anything fails."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(db)
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:  # SQLite rolls back by itself on some errors (disk full)
+            db.execute("ROLLBACK")
+        raise
+    return result
+
+
+def outbox_path(data_dir: Path) -> Path:
+    return data_dir / DB_FILE
+
+
+def to_item(row: sqlite3.Row) -> OutboxItem:
+    return OutboxItem(
+        id=row["id"],
+        receiver=row["receiver"],
+        message=json.loads(row["message"]),
+        notification=notification_from_json(row["notification"]),
+        created_at=row["created_at"],
+        attempts=row["attempts"],
+        not_before=row["not_before"],
+        last_error=row["last_error"],
+        state=row["state"],
+        hold_until=row["hold_until"],
+        fold_key=row["fold_key"],
+    )
+
+
+def chunks(ids: Sequence[str]) -> Iterator[tuple[str, Sequence[str]]]:
+    """("?,?,?", ids) pieces for `IN (...)` clauses."""
+    for start in range(0, len(ids), MAX_SQL_VARIABLES):
+        part = ids[start : start + MAX_SQL_VARIABLES]
+        yield ",".join("?" * len(part)), part
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """An Entry as the messages table stores it, with its new id."""
+
+    id: str
+    message: str
+    notification: str
+    fold_key: str
+    replaces: str
+    hold_until: float
+
+    @classmethod
+    def of(cls, entry: Entry) -> Row:
+        message = json.dumps(entry.message, ensure_ascii=False)
+        about = notification_to_json(entry.notification)
+        new_id = uuid.uuid4().hex
+        return cls(new_id, message, about, entry.fold_key, entry.replaces, entry.hold_until)
+
+
+def count(db: sqlite3.Connection, receiver: str, state: State) -> int:
+    row = db.execute(
+        "SELECT n FROM counts WHERE receiver = ? AND state = ?", (receiver, state)
+    ).fetchone()
+    return 0 if row is None else int(row["n"])

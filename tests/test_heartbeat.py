@@ -1,0 +1,147 @@
+"""Watchdog as a heartbeat: recorded, not delivered; its silence sends a "pipeline broken" card
+and its return a recovery card; the state shows in /status and /metrics and survives a restart."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.bridge import Bridge, open_outbox
+from app.config import Config, parse_config
+from app.main import create_app
+from app.outbox import Outbox
+from app.sources.alertmanager import parse_alertmanager
+from tests.botkit import TOKENS, add_bot, webhook_url
+from tests.fakes.chatbots import FakeBots
+from tests.queuekit import Clock
+
+TIMEOUT_SECONDS = 600
+
+
+def make_config() -> Config:
+    receiver = {
+        "name": "ops",
+        "platform": "wecom",
+        "webhook_url": webhook_url("wecom", TOKENS["wecom"]),
+    }
+    return parse_config(
+        {
+            "server": {"timezone": "UTC"},
+            "delivery": {"shutdown_grace": "50ms"},
+            "heartbeat": {"receiver": "ops", "timeout": "10m"},
+            "receivers": [receiver],
+            "routes": [{"receivers": ["ops"]}],
+        },
+        environ={},
+    )
+
+
+def watchdog(status: str = "firing") -> bytes:
+    alert = {
+        "status": status,
+        "labels": {"alertname": "Watchdog", "severity": "none"},
+        "annotations": {"summary": "Always firing"},
+        "startsAt": "2024-01-01T00:00:00Z",
+        "fingerprint": "fa5e0a9b5c7f0e11",
+    }
+    return json.dumps({"version": "4", "groupKey": "{}:{}", "alerts": [alert]}).encode()
+
+
+Service = tuple[httpx.AsyncClient, FakeBots, Bridge]
+
+
+@pytest.fixture
+async def service() -> AsyncIterator[Callable[..., Any]]:
+    stack: list[Any] = []
+
+    async def make(clock: Clock, outbox: Outbox | None = None) -> Service:
+        bots = FakeBots()
+        add_bot(bots, "wecom", TOKENS["wecom"])
+        config = make_config()
+        bridge = Bridge(config, config_source="test", clock=clock, outbox=outbox)
+        app = create_app(config, bridge=bridge, transport=httpx.ASGITransport(app=bots.app))
+        lifespan = app.router.lifespan_context(app)
+        await lifespan.__aenter__()
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ab")
+        stack.append((lifespan, client))
+        return client, bots, bridge
+
+    yield make
+    for lifespan, client in stack:
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)
+
+
+def sample(bridge: Bridge, name: str) -> float | None:
+    return bridge.metrics.registry.get_sample_value(name)
+
+
+async def test_watchdog_is_recorded_as_a_heartbeat_and_not_delivered(
+    service: Callable[..., Any],
+) -> None:
+    clock = Clock()
+    client, bots, bridge = await service(clock)
+    response = await client.post("/alertmanager", content=watchdog())
+    assert response.json()["messages"] == 0
+    heartbeat = (await client.get("/status")).json()["heartbeat"]
+    assert heartbeat["last_seen"] == "2023-11-14T22:13:20+00:00"
+    assert (heartbeat["missing"], heartbeat["alertname"]) == (False, "Watchdog")
+    assert sample(bridge, "alertbridge_heartbeat_last_seen_timestamp_seconds") == clock.now
+    assert bots.attempts == []
+
+
+async def test_silence_sends_one_broken_card_and_the_return_a_recovery_card(
+    service: Callable[..., Any],
+) -> None:
+    clock = Clock()
+    client, bots, bridge = await service(clock)
+    await client.post("/alertmanager", content=watchdog())
+    assert bridge.heartbeat is not None
+    clock.advance(TIMEOUT_SECONDS - 1)
+    await bridge.heartbeat.check()
+    clock.advance(2)
+    await bridge.heartbeat.check()
+    await bridge.heartbeat.check()
+    await bots.wait_for(lambda: len(bots.received) == 1, timeout=5)
+    broken = bots.received[0].body["markdown"]["content"]
+    assert "AlertingPipelineBroken" in broken
+    assert "the alerting pipeline is broken" in broken
+    assert (await client.get("/status")).json()["heartbeat"]["missing"] is True
+    assert sample(bridge, "alertbridge_heartbeat_missing") == 1
+
+    await client.post("/alertmanager", content=watchdog())
+    await bots.wait_for(lambda: len(bots.received) == 2, timeout=5)
+    recovered = bots.received[1].body["markdown"]["content"]
+    assert "RESOLVED" in recovered
+    assert "the alerting pipeline works" in recovered
+    assert sample(bridge, "alertbridge_heartbeat_missing") == 0
+
+
+async def test_a_restart_keeps_an_open_alarm_and_raises_no_false_one(tmp_path: Path) -> None:
+    clock, config = Clock(), make_config()
+    first = Bridge(
+        config, config_source="t", clock=clock, outbox=open_outbox(config, tmp_path / "o.db")
+    )
+    assert first.heartbeat is not None
+    await first.accept(parse_alertmanager(watchdog()), "alertmanager")
+    clock.advance(TIMEOUT_SECONDS + 1)
+    await first.heartbeat.check()
+    assert first.outbox.backlog("ops") == 1  # the "broken" card
+    first.outbox.close()
+
+    clock.advance(3600)  # alertbridge was down for an hour
+    second = Bridge(
+        config, config_source="t", clock=clock, outbox=open_outbox(config, tmp_path / "o.db")
+    )
+    assert second.heartbeat is not None
+    assert second.heartbeat.report()["missing"] is True
+    await second.accept(parse_alertmanager(watchdog()), "alertmanager")
+    assert second.outbox.backlog("ops") == 2  # the recovery card follows
+    clock.advance(TIMEOUT_SECONDS - 1)
+    await second.heartbeat.check()
+    assert second.outbox.backlog("ops") == 2

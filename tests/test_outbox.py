@@ -1,0 +1,179 @@
+"""SqliteOutbox: durable, ordered per receiver, all-or-nothing, writes off the event loop, and
+shared with the CLI (OutboxAdmin) while the service runs."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from app.outbox import OutboxFull
+from app.outbox_admin import OutboxAdmin
+from app.sqlite_outbox import POLL_SECONDS, SqliteOutbox
+from tests.queuekit import Clock, alert, entry, notification
+
+
+def texts(outbox: SqliteOutbox, receiver: str) -> list[str]:
+    return [item.message["text"] for item in outbox.oldest(receiver, 100)]
+
+
+async def test_enqueue_is_all_or_nothing_at_the_backlog_cap() -> None:
+    outbox = SqliteOutbox(":memory:", max_backlog=3)
+    await outbox.enqueue({"a": [entry({"text": "1"}), entry({"text": "2"})]})
+    with pytest.raises(OutboxFull):
+        await outbox.enqueue({"b": [entry({})], "a": [entry({"text": "4"}), entry({})]})
+    assert (outbox.backlog("a"), outbox.backlog("b")) == (2, 0)
+
+
+async def test_a_full_disk_is_outbox_full(tmp_path: Path) -> None:
+    outbox = SqliteOutbox(tmp_path / "outbox.db")
+    pages = outbox.db.execute("PRAGMA page_count").fetchone()[0]
+    outbox.db.execute(f"PRAGMA max_page_count = {pages}")  # the disk is now "full"
+    with pytest.raises(OutboxFull, match="full"):
+        await outbox.enqueue({"a": [entry({"text": "x" * 100_000})]})
+    assert outbox.backlog("a") == 0
+    outbox.close()
+
+
+async def test_everything_unacknowledged_survives_reopening_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.db"
+    first = SqliteOutbox(path)
+    about = notification(alert("DiskFull", "critical"))
+    ids = await first.enqueue({"a": [entry({"text": f"m{i}"}, about) for i in range(4)]})
+    assert ids is not None
+    await first.ack(ids[:1])
+    await first.postpone(next(first.oldest("a", 1)), until=123.0, error="http_503: down")
+    await first.bury(ids[3:], "permanent failure: 310000: keywords not in content")
+    # No close(): as a crash leaves it. (The file is what kill -9 leaves: tests/e2e.)
+
+    second = SqliteOutbox(path)
+    pending = list(second.oldest("a", 10))
+    assert [i.id for i in pending] == ids[1:3]  # the same ids: a resend is recognisable
+    assert (pending[0].attempts, pending[0].not_before) == (1, 123.0)
+    assert pending[0].notification == about
+    assert [i.id for i in OutboxAdmin(path).items("dead", "a")] == ids[3:]
+
+
+async def test_held_message_waits_without_holding_up_the_queue() -> None:
+    clock = Clock()
+    outbox = SqliteOutbox(":memory:", clock=clock)
+    await outbox.enqueue(
+        {"a": [entry({"text": "held"}, hold_until=clock.now + 60), entry({"text": "next"})]}
+    )
+    assert texts(outbox, "a") == ["next"]
+    assert (outbox.backlog("a"), outbox.backlog("a", due_only=True)) == (2, 1)
+    clock.advance(60)
+    assert texts(outbox, "a") == ["held", "next"]
+
+
+async def test_update_in_place_keeps_the_place_under_a_new_id() -> None:
+    outbox = SqliteOutbox(":memory:")
+    ids = await outbox.enqueue({"a": [entry({"text": "v1"}, fold_key="k"), entry({"text": "b"})]})
+    assert ids is not None
+    second = await outbox.enqueue({"a": [entry({"text": "v2"}, fold_key="k", replaces=ids[0])]})
+    assert second is not None
+    assert texts(outbox, "a") == ["v2", "b"]
+    await outbox.ack(ids[:1])  # a send of v1 that was in flight: v2 must still go out
+    assert texts(outbox, "a") == ["v2", "b"]
+    await outbox.ack(second)
+    assert outbox.fold_sent_at("a", "k") is not None
+
+
+async def test_a_key_seen_since_the_given_time_queues_nothing() -> None:
+    clock = Clock()
+    outbox = SqliteOutbox(":memory:", clock=clock)
+    assert await outbox.enqueue({"a": [entry({})]}, seen_key="k") is not None
+    clock.advance(10)
+    assert await outbox.enqueue({"a": [entry({})]}, seen_key="k", unless_seen_since=0) is None
+    assert await outbox.enqueue({"a": [entry({})]}, seen_key="k", unless_seen_since=clock.now)
+    assert outbox.backlog("a") == 2
+
+
+async def test_dead_letters_can_be_listed_retried_and_purged(tmp_path: Path) -> None:
+    outbox = SqliteOutbox(tmp_path / "outbox.db")
+    admin = OutboxAdmin(tmp_path / "outbox.db")
+    ids = await outbox.enqueue(
+        {"a": [entry({"text": "1"}), entry({"text": "2"})], "b": [entry({})]}
+    )
+    assert ids is not None
+    await outbox.bury([ids[0], ids[2]], "permanent failure")
+    assert (outbox.dead_count("a"), outbox.dead_count("b")) == (1, 1)
+    assert admin.retry_dead("a", now=time.time() + 100) == 1
+    requeued = list(outbox.oldest("a", 10))
+    assert [i.id for i in requeued] == [ids[1], ids[0]]  # back at the end, the same id
+    assert requeued[1].created_at > requeued[0].created_at + 99  # a fresh max_age
+    assert admin.purge("dead") == 1
+    assert admin.purge("pending", "a", ids=[ids[1]]) == 1
+    assert [i.id for i in admin.items("pending")] == [ids[0]]
+    outbox.close()
+
+
+async def test_worker_wakes_for_a_message_queued_by_another_process(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.db"
+    service, cli = SqliteOutbox(path), OutboxAdmin(path)
+    await service.enqueue({"a": [entry({"text": "died"})]})
+    [dead] = [i.id for i in service.oldest("a", 1)]
+    await service.bury([dead], "permanent failure")
+    waiting = asyncio.create_task(service.next_item("a"))
+    await asyncio.sleep(0.05)
+    cli.retry_dead(now=time.time())
+    item = await asyncio.wait_for(waiting, POLL_SECONDS * 3)
+    assert item.id == dead
+    service.close()
+
+
+async def test_a_cli_holding_the_lock_too_long_is_outbox_full_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.db"
+    outbox = SqliteOutbox(path)
+    outbox.db.execute("PRAGMA busy_timeout = 10")
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # the CLI holds the write lock
+    try:
+        with pytest.raises(OutboxFull, match="locked"):
+            await outbox.enqueue({"a": [entry({})]})
+    finally:
+        other.execute("ROLLBACK")
+    assert await outbox.enqueue({"a": [entry({})]}) is not None
+    outbox.close()
+
+
+@pytest.mark.parametrize("fsync", [True, False], ids=["fsync-before-answer", "commit-only"])
+async def test_an_fsync_failure_is_outbox_full_unless_answers_do_not_wait_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fsync: bool
+) -> None:
+    outbox = SqliteOutbox(tmp_path / "outbox.db", fsync_before_answer=fsync)
+    assert outbox.wal is not None
+
+    def broken_fsync() -> OSError:
+        return OSError(5, "Input/output error")
+
+    monkeypatch.setattr(outbox.wal, "fsync", broken_fsync)
+    if fsync:
+        with pytest.raises(OutboxFull, match="Input/output error"):
+            await outbox.enqueue({"a": [entry({})]})
+    else:
+        assert await outbox.enqueue({"a": [entry({})]}) is not None
+    outbox.close()
+
+
+async def test_one_fsync_covers_many_concurrent_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outbox = SqliteOutbox(tmp_path / "outbox.db", fsync_before_answer=True)
+    assert outbox.wal is not None
+    calls: list[float] = []
+    real_fsync = outbox.wal.fsync
+
+    def slow_fsync() -> OSError | None:
+        calls.append(time.monotonic())
+        time.sleep(0.05)
+        return real_fsync()
+
+    monkeypatch.setattr(outbox.wal, "fsync", slow_fsync)
+    await asyncio.gather(*(outbox.enqueue({"a": [entry({})]}) for _ in range(40)))
+    assert outbox.backlog("a") == 40
+    assert len(calls) < 10  # grouped: 40 answers, a handful of fsyncs
+    outbox.close()

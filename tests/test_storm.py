@@ -1,0 +1,212 @@
+"""Storm control: how much to coalesce, the Tally of a digest, digests within every platform's
+limit, and a storm to a 20/min DingTalk robot delivered without one rate-limit error."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.config import Receiver, parse_config
+from app.digest import DigestRenderer
+from app.main import create_app
+from app.models import Notification
+from app.outbox import OutboxItem
+from app.ratelimit import RateLimiter
+from app.render import Renderer
+from app.senders import SENDERS
+from app.senders.base import RateLimit
+from app.storm import StormControl, Tally
+from tests.botkit import SECRETS, TOKENS, add_bot, webhook_url
+from tests.e2e.support import card_text
+from tests.fakes.chatbots import FakeBots
+from tests.queuekit import Clock, alert, notification
+
+SEVERITIES = ("critical", "warning", "info")
+RECEIVER = Receiver(name="r", platform="dingtalk", webhook_url="https://bot.example/hook")
+
+
+def item(index: int, about: Notification) -> OutboxItem:
+    return OutboxItem(f"id{index}", "r", {}, about, created_at=1_700_000_000.0 + index)
+
+
+def storm_of(count: int, alerts_each: int = 10, names: int = 40) -> list[Notification]:
+    """`count` notifications of `alerts_each` alerts over `names` alert names, mixed statuses."""
+    result = []
+    for n in range(count):
+        alerts = [
+            alert(
+                f"Storm{(n * alerts_each + i) % names}",
+                SEVERITIES[(n + i) % 3],
+                "resolved" if (n + i) % 4 == 0 else "firing",
+                fingerprint=f"{n}-{i}",
+                instance=f"host-{i}",
+            )
+            for i in range(alerts_each)
+        ]
+        result.append(notification(*alerts, group_key=f"group-{n}"))
+    return result
+
+
+@pytest.mark.parametrize(
+    ("limits", "sent", "due", "expected"),
+    [
+        ((RateLimit(20, 60.0),), 0, 20, 1),  # all 20 fit in the minute: no digest
+        ((RateLimit(20, 60.0),), 0, 25, 6),  # 6 oldest in this send, 19 after it
+        ((RateLimit(20, 60.0),), 19, 50, 50),  # this is the minute's last slot: all in one
+        ((RateLimit(100, 60.0), RateLimit(5, 1.0)), 0, 100, 1),
+        ((RateLimit(100, 60.0), RateLimit(5, 1.0)), 0, 150, 51),
+    ],
+    ids=["fits", "a-few-too-many", "window-full", "feishu-fits", "feishu-too-many"],
+)
+def test_coalesces_just_enough_that_the_rest_goes_out_within_max_delay(
+    limits: tuple[RateLimit, ...], sent: int, due: int, expected: int
+) -> None:
+    """`sent`: what the limiter counted before; it has a slot free now, for this send."""
+    clock = Clock(0.0)
+    limiter = RateLimiter(limits, clock=clock)
+    for _ in range(sent):
+        limiter.sent.append(clock())
+    storm = StormControl(60.0, DigestRenderer(Renderer(), RECEIVER, 60.0))
+    assert storm.coalesce_count(due, limiter) == expected
+
+
+def test_tally_counts_every_alert_and_keeps_the_most_severe_groups() -> None:
+    quiet = [notification(alert("Noise", "info")) for _ in range(30)]
+    loud = notification(alert("Fire", "critical"), alert("Smoke", "warning"))
+    done = notification(alert("Old", "critical", "resolved"))
+    tally = Tally(keep_groups=2)
+    for index, about in enumerate([*quiet[:10], done, loud, *quiet[10:]]):
+        tally.add(item(index, about))
+    assert (tally.messages, tally.alerts) == (32, 33)
+    assert tally.by_status == {"firing": 32, "resolved": 1}
+    assert tally.names() == [("Noise", 30, 0), ("Fire", 1, 0), ("Old", 0, 1), ("Smoke", 1, 0)]
+    assert tally.groups()[0] == loud
+    assert done not in tally.groups()
+
+
+def digest_text(message: dict[str, Any]) -> str:
+    return re.sub(r"\\(.)", r"\1", card_text(message))
+
+
+@pytest.mark.parametrize("platform", ["feishu", "dingtalk", "wecom", "console"])
+async def test_digest_fits_the_platform_and_names_every_alertname(platform: str) -> None:
+    receiver = Receiver(name="r", platform=platform, webhook_url="https://bot.example/hook")
+    tally = Tally()
+    for index, about in enumerate(storm_of(461)):
+        tally.add(item(index, about))
+    message = await DigestRenderer(Renderer(timezone="UTC"), receiver, 60.0)(tally)
+    sender = SENDERS[platform]
+    assert sender.message_bytes(message) <= sender.MAX_MESSAGE_BYTES
+    text = digest_text(message)
+    assert "[DIGEST] 4610 alerts" in text
+    for name, firing, resolved in tally.names():
+        assert f"{name}** {firing + resolved}: {firing} firing, {resolved} resolved" in text or (
+            f"{name}: {firing + resolved} ({firing} firing, {resolved} resolved)" in text
+        )
+    assert "messages counted above, not shown" in text  # and some groups in full
+
+
+async def test_broken_digest_template_falls_back_to_the_built_in_one(tmp_path: Path) -> None:
+    (tmp_path / "dingtalk").mkdir()
+    (tmp_path / "dingtalk" / "digest.json.j2").write_text('{"msgtype": {{ nope() }}}')
+    errors: list[str] = []
+    renderer = Renderer(
+        timezone="UTC", cards_dir=tmp_path, on_template_error=lambda _, name: errors.append(name)
+    )
+    receiver = Receiver(name="r", platform="dingtalk", webhook_url="https://bot.example/hook")
+    tally = Tally()
+    for index, about in enumerate(storm_of(5)):
+        tally.add(item(index, about))
+    message = await DigestRenderer(renderer, receiver, 60.0)(tally)
+    assert message["msgtype"] == "markdown"  # the built-in digest card took over
+    assert errors == ["dingtalk/digest.json.j2"]
+
+
+# -- a storm through the whole service, in process ----------------------------------------
+
+
+@pytest.fixture
+async def dingtalk_service() -> AsyncIterator[tuple[httpx.AsyncClient, FakeBots]]:
+    bots = FakeBots()
+    add_bot(bots, "dingtalk", TOKENS["dingtalk"])
+    receiver = {
+        "name": "ops",
+        "platform": "dingtalk",
+        "webhook_url": webhook_url("dingtalk", TOKENS["dingtalk"]),
+        "secret": SECRETS["dingtalk"],
+    }
+    config = parse_config(
+        {
+            "server": {"timezone": "UTC"},
+            "delivery": {"shutdown_grace": "50ms"},
+            "receivers": [receiver],
+            "routes": [{"receivers": ["ops"]}],
+        },
+        environ={},
+    )
+    app = create_app(config, transport=httpx.ASGITransport(app=bots.app))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ab") as client:
+            yield client, bots
+
+
+def alertmanager_body(about: Notification) -> bytes:
+    return json.dumps(
+        {
+            "version": "4",
+            "groupKey": about.group_key,
+            "status": about.status,
+            "alerts": [
+                {
+                    "status": a.status,
+                    "labels": a.labels,
+                    "annotations": a.annotations,
+                    "startsAt": "2024-01-01T00:00:00Z",
+                    "endsAt": "2024-01-01T00:01:00Z" if a.status == "resolved" else "",
+                    "fingerprint": a.fingerprint,
+                }
+                for a in about.alerts
+            ],
+        }
+    ).encode()
+
+
+async def test_storm_to_a_dingtalk_robot_is_coalesced_within_its_rate_limit(
+    dingtalk_service: tuple[httpx.AsyncClient, FakeBots],
+) -> None:
+    """60 notifications (600 alerts) queued while the robot is down, then it is back: at most
+    20 messages to a 20/min robot, no 130101, and the digests plus the single cards account
+    for every alert exactly once."""
+    client, bots = dingtalk_service
+    bots.fail(TOKENS["dingtalk"], "5xx")
+    for about in storm_of(60):
+        response = await client.post("/alertmanager", content=alertmanager_body(about))
+        assert response.status_code == 200
+    bots.heal(TOKENS["dingtalk"])
+    await bots.wait_for(lambda: delivered_alerts(bots) >= 600, timeout=10)
+    backlog = (await client.get("/status")).json()["receivers"]["ops"]["backlog"]
+    assert (backlog, delivered_alerts(bots)) == (0, 600)
+    assert len(bots.received) <= 20
+    assert all(a.code in (0, None) for a in bots.attempts)  # None: the scripted 503s
+    metrics = (await client.get("/metrics")).text
+    assert 'alertbridge_messages_coalesced_total{platform="dingtalk",receiver="ops"}' in metrics
+
+
+def delivered_alerts(bots: FakeBots) -> int:
+    """Alerts accounted for in what the robot received: digest totals plus single cards."""
+    total = 0
+    for body in bots.messages(TOKENS["dingtalk"]):
+        text = body["markdown"]["text"]
+        digest = re.search(r"\[DIGEST\\?\] (\d+) alerts", text)
+        if digest:
+            total += int(digest.group(1))
+        else:
+            total += len(re.findall(r"^#### ", text, re.M))
+    return total
