@@ -1,0 +1,124 @@
+"""Plumbing for the benchmarks: the real `alertbridge serve` process beside the fake bots on
+loopback, an open-loop load generator, and the service's memory. Benchmarks are scripts, not
+tests: `python -m tests.bench.<name>`."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.support import REPO_ROOT, Bots, Processes, Service, start_alertbridge, write_yaml
+from tests.fakes.chatbots import FakeBots
+from tests.fakes.server import serve_in_thread
+
+
+@dataclass
+class Bench:
+    bots: Bots
+    service: Service
+    data_dir: Path
+    pid: int
+
+
+@contextmanager
+def running(config: dict[str, Any], setup_bots: Any) -> Iterator[Bench]:
+    """The fake bots (scripted by `setup_bots(bots)`) and `alertbridge serve` with `config`,
+    whose receivers' webhook URLs may use "{bots}" for the fake's base URL."""
+    with tempfile.TemporaryDirectory(prefix="alertbridge-bench-") as tmp:
+        fake = FakeBots()
+        with serve_in_thread(fake.app) as url:
+            bots = Bots(fake, url)
+            setup_bots(bots)
+            text = json.dumps(config).replace("{bots}", url)
+            path = write_yaml(Path(tmp) / "alertbridge.yml", json.loads(text))
+            processes = Processes(Path(tmp))
+            try:
+                service = start_alertbridge(processes, path, Path(tmp) / "data")
+                yield Bench(bots, service, Path(tmp) / "data", service.process.popen.pid)
+            finally:
+                processes.stop_all()
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def describe_ms(values: list[float]) -> str:
+    ms = [v * 1000 for v in values]
+    return (
+        f"n={len(ms)} mean={statistics.fmean(ms):.1f} p50={percentile(ms, 0.5):.1f} "
+        f"p90={percentile(ms, 0.9):.1f} p99={percentile(ms, 0.99):.1f} max={max(ms):.1f} ms"
+    )
+
+
+def load(url: str, bodies: list[bytes], rate: float) -> tuple[list[float], list[int]]:
+    """Latencies and statuses of POSTing `bodies` to `url` at `rate` per second, open loop, from
+    a process of its own (tests/bench/load.py)."""
+    with tempfile.TemporaryDirectory(prefix="alertbridge-load-") as tmp:
+        source, result = Path(tmp) / "bodies.json", Path(tmp) / "result.json"
+        source.write_text(json.dumps([body.decode() for body in bodies]))
+        argv = [sys.executable, "-m", "tests.bench.load", url, str(rate), str(source), str(result)]
+        subprocess.run(argv, cwd=REPO_ROOT, check=True, timeout=len(bodies) / rate + 120)
+        data = json.loads(result.read_text())
+    return data["latencies"], data["statuses"]
+
+
+@dataclass
+class MemoryWatch:
+    """Samples the resident memory of a process every `every` seconds, on a thread."""
+
+    pid: int
+    every: float = 0.5
+    samples: list[int] = field(default_factory=list)  # kB
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def rss_kb(self, key: str = "VmRSS") -> int:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+        return 0
+
+    @contextmanager
+    def watching(self) -> Iterator[MemoryWatch]:
+        def sample() -> None:
+            while not self._stop.wait(self.every):
+                try:
+                    self.samples.append(self.rss_kb())
+                except OSError:
+                    return
+
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            thread.join()
+
+    def summary(self) -> str:
+        if not self.samples:
+            return "no samples"
+        first, peak, last = self.samples[0], max(self.samples), self.samples[-1]
+        mib = [f"{kb / 1024:.0f} MiB" for kb in (first, peak, last)]
+        return "RSS start {}, peak {}, end {}".format(*mib)
+
+
+def metric(service: Service, name: str) -> float:
+    """The sum of every sample of `name` in /metrics."""
+    total = 0.0
+    for line in service.get("/metrics").text.splitlines():
+        if line.startswith(name) and not line.startswith("#"):
+            head = line.split(" ")[0]
+            if head == name or head.startswith(name + "{"):
+                total += float(line.rsplit(" ", 1)[1])
+    return total

@@ -1,0 +1,167 @@
+"""Benchmark: an alert storm to one DingTalk robot (issue 3, "Storm control").
+
+5,000 alerts arrive as 500 Alertmanager notifications of 10 alerts each within 60 s (open loop,
+from a separate process), all routed to one DingTalk robot that takes 20 messages a minute; the
+fake robot answers the 21st with the real 130101 and then blocks for 10 minutes. Checked: no
+rate-limit answer at all; every alertname and the exact firing/resolved count of every alertname
+in what the robot received (digests count, single cards list); everything delivered within 3
+minutes of the first notification; the service's memory (RSS) throughout.
+
+Run: python -m tests.bench.storm [--notifications 500] [--seconds 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from collections import Counter
+from typing import Any
+
+from tests.bench.harness import Bench, MemoryWatch, describe_ms, load, metric, running
+from tests.e2e.support import Bots
+
+ALERTS_PER_NOTIFICATION = 10
+NAMES = [f"StormAlert{n:02d}" for n in range(50)]
+SEVERITIES = ("critical", "warning", "info")
+DEADLINE_SECONDS = 180.0
+TOKEN = "storm-robot"
+
+# What the DingTalk cards print (cards/dingtalk/alert.json.j2 and digest.json.j2).
+DIGEST_TITLE = re.compile(r"\[DIGEST\\?\] (\d+) alerts: (\d+) firing, (\d+) resolved")
+DIGEST_NAME = re.compile(r"\*\*(StormAlert\d+)\*\* \d+: (\d+) firing, (\d+) resolved")
+CARD_ALERT = re.compile(r"#### <font color=#[0-9A-F]+>(FIRING|RESOLVED)</font> (StormAlert\d+)")
+
+
+def notification(index: int) -> tuple[bytes, Counter[tuple[str, str]]]:
+    """The body of notification `index` and its (alertname, status) counts."""
+    alerts, counts = [], Counter[tuple[str, str]]()
+    for n in range(ALERTS_PER_NOTIFICATION):
+        serial = index * ALERTS_PER_NOTIFICATION + n
+        name = NAMES[(serial * 7) % len(NAMES)]
+        status = "resolved" if serial % 5 == 0 else "firing"
+        counts[name, status] += 1
+        alerts.append(
+            {
+                "status": status,
+                "labels": {
+                    "alertname": name,
+                    "severity": SEVERITIES[serial % 3],
+                    "namespace": f"ns-{serial % 13}",
+                    "pod": f"pod-{serial}",
+                },
+                "annotations": {"summary": f"{name} on pod-{serial}"},
+                "startsAt": "2024-01-01T00:00:00Z",
+                "endsAt": "2024-01-01T00:05:00Z" if status == "resolved" else "",
+                "fingerprint": f"{serial:016x}",
+            }
+        )
+    body = {
+        "version": "4",
+        "groupKey": f"{{}}:{{storm={index}}}",
+        "status": "firing",
+        "receiver": "alertbridge",
+        "alerts": alerts,
+    }
+    return json.dumps(body).encode(), counts
+
+
+def delivered(bots: Bots) -> tuple[Counter[tuple[str, str]], int, int]:
+    """(alertname, status) counts in what the robot received, and its digests and cards."""
+    counts, digests, cards = Counter[tuple[str, str]](), 0, 0
+    for body in bots.fake.messages(TOKEN):
+        text = body["markdown"]["text"]
+        if DIGEST_TITLE.search(text):
+            digests += 1
+            for name, firing, resolved in DIGEST_NAME.findall(text):
+                counts[name, "firing"] += int(firing)
+                counts[name, "resolved"] += int(resolved)
+        else:
+            cards += 1
+            for status, name in CARD_ALERT.findall(text):
+                counts[name, status.lower()] += 1
+    return counts, digests, cards
+
+
+def config() -> dict[str, Any]:
+    receiver = {
+        "name": "ops",
+        "platform": "dingtalk",
+        "webhook_url": "{bots}/robot/send?access_token=" + TOKEN,
+    }
+    return {
+        "server": {"timezone": "UTC"},
+        "receivers": [receiver],
+        "routes": [{"receivers": ["ops"]}],
+    }
+
+
+def wait_delivered(bench: Bench, expected: Counter[tuple[str, str]], start: float) -> float | None:
+    """Seconds from `start` (wall clock, as the fake records) to the robot's last message, once
+    it has every alert and the backlog is empty; None if that takes too long."""
+    while time.time() - start < DEADLINE_SECONDS + 30:
+        counts, _, _ = delivered(bench.bots)
+        backlog = bench.service.status()["receivers"]["ops"]["backlog"]
+        if backlog == 0 and counts == expected:
+            return max(r.at for r in bench.bots.fake.received) - start
+        time.sleep(0.5)
+    return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--notifications", type=int, default=500)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    args = parser.parse_args()
+    bodies, expected = [], Counter[tuple[str, str]]()
+    for index in range(args.notifications):
+        body, counts = notification(index)
+        bodies.append(body)
+        expected.update(counts)
+    total = sum(expected.values())
+    rate = args.notifications / args.seconds
+    print(f"{total} alerts in {args.notifications} notifications over {args.seconds:.0f} s")
+
+    with running(config(), lambda bots: bots.fake.add_dingtalk(TOKEN)) as bench:
+        with MemoryWatch(bench.pid).watching() as memory:
+            start = time.time()
+            latencies, statuses = load(bench.service.url + "/alertmanager", bodies, rate)
+            refused_inbound = sum(s != 200 for s in statuses)
+            print(f"inbound answers: {describe_ms(latencies)}, non-200: {refused_inbound}")
+            done = wait_delivered(bench, expected, start)
+        counts, digests, cards = delivered(bench.bots)
+        attempts = list(bench.bots.fake.attempts)
+        refused = Counter(a.code for a in attempts if a.code != 0)
+        coalesced = metric(bench.service, "alertbridge_messages_coalesced_total")
+
+    report(expected, counts, done, digests, cards, attempts, refused, coalesced)
+    print(f"service memory: {memory.summary()}")
+
+
+def report(
+    expected: Counter[tuple[str, str]],
+    counts: Counter[tuple[str, str]],
+    done: float | None,
+    digests: int,
+    cards: int,
+    attempts: list[Any],
+    refused: Counter[int | None],
+    coalesced: float,
+) -> None:
+    names = {name for name, _ in expected}
+    missing = sorted(names - {name for name, _ in counts})
+    print(f"robot received {digests + cards} messages: {digests} digests, {cards} single cards")
+    print(f"   digests stood for {coalesced:.0f} queued messages")
+    print(f"   requests to the robot: {len(attempts)}, refused: {dict(refused) or 'none'}")
+    print(f"alerts accounted for: {sum(counts.values())} of {sum(expected.values())}")
+    print(f"   alertnames present: {len(names) - len(missing)} of {len(names)}")
+    print(f"   per alertname and status exact: {counts == expected}")
+    delivery = "NOT within the deadline" if done is None else f"{done:.0f} s"
+    print(f"everything delivered after {delivery} (deadline {DEADLINE_SECONDS:.0f} s)")
+    ok = not refused and not missing and counts == expected and done is not None
+    print("PASS" if ok and done is not None and done <= DEADLINE_SECONDS else "FAIL")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""The benchmark's plumbing (tests/bench/run.py), with a handful of requests: the load generator
+against the floor and against a real `alertbridge serve`, and the in-process render count. The
+figures themselves are the benchmark's business, not this test's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.bench.ingest import Plan, Sequence, drive, spec_for, sweep
+from tests.bench.payloads import alertmanager_payload, kube_eventer_payload
+from tests.bench.rendering import render_bench
+from tests.bench.report import table
+from tests.bench.services import (
+    alertbridge_argv,
+    fake_bots,
+    floor_argv,
+    running,
+    spawn,
+    three_receivers_config,
+)
+
+TINY = Plan(
+    concurrency=(2,),
+    rates=(40.0,),
+    closed_seconds=0.3,
+    open_seconds=0.3,
+    warmup_seconds=0.0,
+    drain_seconds=2.0,
+)
+
+
+@pytest.mark.parametrize("mode", ["closed", "open"])
+def test_load_generator_gets_200s_from_the_floor(tmp_path: Path, mode: str) -> None:
+    payload = alertmanager_payload(20)
+    with running(spawn("floor", floor_argv, tmp_path)) as floor:
+        spec = spec_for(floor, payload, 1, mode=mode, seconds=0.3, rate=50.0, max_requests=10)
+        run = drive(floor, spec)
+    assert run["statuses"] == {"200": 10}
+    assert 0 < run["latency_ms"]["p50"] <= run["latency_ms"]["p99"] <= run["latency_ms"]["max"]
+
+
+def test_alertbridge_sweep_measures_every_level_with_unique_bodies(tmp_path: Path) -> None:
+    payload = kube_eventer_payload()
+    with fake_bots() as (_, url):
+        config = three_receivers_config(tmp_path / "alertbridge.yml", url)
+        argv = alertbridge_argv(config, tmp_path / "data")
+        with running(spawn("alertbridge", argv, tmp_path)) as service:
+            assert service.ready_seconds > 0
+            result = sweep(service, payload, TINY, Sequence())
+            received = service.metric("alertbridge_notifications_received_total")
+            enqueued = service.metric("alertbridge_messages_enqueued_total")
+    closed, opened = result["closed"][0], result["open"][0]
+    assert closed["ok"] > 0
+    assert opened["ok"] > 0
+    assert set(closed["statuses"]) == set(opened["statuses"]) == {"200"}
+    assert received == closed["ok"] + opened["ok"]
+    assert enqueued == 3 * received  # one card per receiver: no body was a repeat
+    assert result["peak_rps"] == closed["throughput_rps"]
+
+
+def test_render_counts_messages_per_platform_and_the_table_lines_up() -> None:
+    results = render_bench([alertmanager_payload(1)], seconds=0.05)
+    assert [r["platform"] for r in results] == ["feishu", "dingtalk", "wecom"]
+    assert all(r["renders"] > 0 and r["parts"] == 1 for r in results)
+    lines = table("T", ["a", "b"], [["x", "1"], ["yy", "22"]])
+    assert lines == ["T", "a    b", "--  --", "x    1", "yy  22", ""]
