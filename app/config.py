@@ -294,8 +294,18 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> Config:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config {path} is not valid YAML: {exc}") from None
+        raise ConfigError(f"config {path} is not valid YAML: {yaml_problem(exc)}") from None
     return parse_config(data, environ)
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """What PyYAML found and where, without the snippet of the line it quotes: that line may
+    hold a webhook URL or a secret."""
+    problem = getattr(exc, "problem", None) or "unreadable YAML"
+    mark = getattr(exc, "problem_mark", None)
+    if mark is None:
+        return str(problem)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
 
 
 ENV_PLATFORMS: tuple[Platform, ...] = ("feishu", "dingtalk", "wecom")

@@ -38,7 +38,17 @@ def create_app(
             finally:
                 await bridge.stop()
 
-    app = FastAPI(title="alertbridge", version=__version__, lifespan=lifespan)
+    # The schema lists every inbound route, secret path prefix and all: it and the docs pages
+    # live behind that prefix too.
+    prefix = config.server.path_prefix
+    app = FastAPI(
+        title="alertbridge",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url=f"{prefix}/openapi.json",
+        docs_url=f"{prefix}/docs",
+        redoc_url=f"{prefix}/redoc",
+    )
     app.state.bridge = bridge
     install_routes(app, config.server.path_prefix)
     return app
