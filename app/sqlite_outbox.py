@@ -161,8 +161,10 @@ class SqliteOutbox:
 
     def pending_fold(self, receiver: str, fold_key: str) -> OutboxItem | None:
         row = self.db.execute(
+            # "fold_key != ''" lets SQLite use the partial index messages_fold; without it the
+            # query walks every pending message of the receiver (messages_queue).
             f"SELECT {COLUMNS} FROM messages WHERE receiver = ? AND fold_key = ?"
-            " AND state = 'pending' ORDER BY seq DESC LIMIT 1",
+            " AND fold_key != '' AND state = 'pending' ORDER BY seq DESC LIMIT 1",
             (receiver, fold_key),
         ).fetchone()
         return None if row is None else to_item(row)

@@ -28,7 +28,9 @@ class _ThreadServer(uvicorn.Server):
 def serve_in_thread(app: ASGIApp, host: str = "127.0.0.1") -> Iterator[str]:
     """Yield the base URL ("http://127.0.0.1:54321") of `app` served on a free port."""
     # Binding the socket ourselves and handing it over avoids the pick-a-port-then-bind race.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP;
+    # without it every answer (head and body written apart) waits ~40 ms for a delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind((host, 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
