@@ -8,10 +8,8 @@ and CPU time.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
-from starlette.types import ASGIApp
 
 from tests.e2e.support import LOOPBACK, REPO_ROOT, free_port, write_yaml
 from tests.fakes.chatbots import FakeBots
+from tests.fakes.server import serve_in_thread
 
 READY_TIMEOUT_SECONDS = 30.0
 READY_POLL_SECONDS = 0.005
@@ -164,46 +161,6 @@ def running(service: Service) -> Iterator[Service]:
         yield service
     finally:
         service.stop()
-
-
-class _ThreadServer(uvicorn.Server):
-    def install_signal_handlers(self) -> None:
-        pass  # signals belong to the main thread
-
-
-@contextmanager
-def serve_in_thread(app: ASGIApp) -> Iterator[str]:
-    """tests/fakes/server.py's serve_in_thread, but on a socket made with IPPROTO_TCP: asyncio
-    sets TCP_NODELAY only on TCP sockets whose proto says so, and without it every answer of
-    the fake (head and body written apart) waits ~40 ms for the client's delayed ACK."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind((LOOPBACK, 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        loop="asyncio",
-        http="h11",
-        ws="none",
-        lifespan="off",
-        log_config=None,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=1,
-    )
-    server = _ThreadServer(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    try:
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the fake bots' server did not start")
-            time.sleep(0.01)
-        yield f"http://{LOOPBACK}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(STOP_TIMEOUT_SECONDS)
-        sock.close()
 
 
 @contextmanager
