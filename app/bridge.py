@@ -1,8 +1,10 @@
 """The running service: config, router, renderer, outbox and one delivery worker per receiver.
 
 `accept` is the whole inbound path after parsing: heartbeat, de-duplication, filter and route,
-render, enqueue. It returns only once every message is committed to the outbox, so the HTTP
-answer never promises more than the outbox holds.
+enqueue. It returns only once every message is committed to the outbox, so the HTTP answer
+never promises more than the outbox holds. Cards are rendered later, by each receiver's worker
+when the message is next to go (`render_card`): the request costs the same whatever the card,
+and in a storm the digest spares the cards of the messages it stands for.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -25,7 +28,7 @@ from app.metrics import Metrics
 from app.models import Notification
 from app.outbox import Entry, Outbox
 from app.redaction import Redactor
-from app.render import Renderer
+from app.render import Rendered, Renderer
 from app.routing import Router
 from app.senders import SENDERS
 from app.sqlite_outbox import SqliteOutbox
@@ -36,7 +39,7 @@ log = logging.getLogger("alertbridge")
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    messages: int  # queued, over all receivers
+    messages: int  # queued, over all receivers (a card too big for one message splits when sent)
     receivers: list[str]
     filtered: int
     unrouted: int
@@ -100,7 +103,7 @@ class Bridge:
     async def accept(
         self, notification: Notification, source: str, only: str | None = None
     ) -> Accepted:
-        """Route, render and enqueue; raises OutboxFull when the outbox cannot take it all."""
+        """Route and enqueue; raises OutboxFull when the outbox cannot take it all."""
         key = notification_key(notification, only)
         if self.dedup.is_duplicate(key):  # known before rendering; the commit checks again
             return self.duplicate(source, key)
@@ -139,24 +142,19 @@ class Bridge:
         return Accepted(0, [], 0, 0, duplicate=True)
 
     def entries(self, receiver: Receiver, part: Notification, folded: list[str]) -> list[Entry]:
-        """The rendered messages of `part`; a kube-eventer repeat folded into its event's."""
+        """The message of `part`, to render when sent; a kube-eventer repeat folded into its
+        event's."""
         fold = self.dedup.fold(receiver.name, part)
         if fold is None:
-            rendered = self.renderer.render_parts(receiver, part)
-            return [Entry(r.message, r.notification) for r in rendered]
+            return [Entry(None, part)]
         if fold.folded:
             folded.append(receiver.name)
-        rendered = self.renderer.render_parts(receiver, fold.notification)
-        return [
-            Entry(
-                r.message,
-                r.notification,
-                fold.key,
-                fold.replaces if i == 0 else "",
-                fold.hold_until,
-            )
-            for i, r in enumerate(rendered)
-        ]
+        return [Entry(None, fold.notification, fold.key, fold.replaces, fold.hold_until)]
+
+    async def render_card(self, receiver: Receiver, notification: Notification) -> list[Rendered]:
+        """The card's parts, rendered on a thread: a slow user card must not hold up the event
+        loop (inbound requests, /status), only this receiver's queue."""
+        return await asyncio.to_thread(self.renderer.render_parts, receiver, notification)
 
     def counted(
         self,
@@ -181,9 +179,8 @@ class Bridge:
         """Queue a card of alertbridge's own (the heartbeat's) for one receiver."""
         receiver = self.config.receiver(name)
         assert receiver is not None, "config validation checks heartbeat.receiver"
-        rendered = self.renderer.render_parts(receiver, notification)
-        await self.outbox.enqueue({name: [Entry(r.message, r.notification) for r in rendered]})
-        self.metrics.enqueued.labels(name, receiver.platform).inc(len(rendered))
+        await self.outbox.enqueue({name: [Entry(None, notification)]})
+        self.metrics.enqueued.labels(name, receiver.platform).inc()
 
     def platform_of(self, receiver: str) -> str:
         found = self.config.receiver(receiver)
@@ -208,6 +205,7 @@ class Bridge:
                 sender,
                 self.outbox,
                 self.metrics,
+                render=partial(self.render_card, receiver),
                 clock=self.clock,
                 max_age_seconds=self.config.delivery.max_age,
                 storm=StormControl(storm.max_delay, digest) if storm.enabled else None,

@@ -3,7 +3,9 @@
 Senders classify failures (SendError.retryable); this module decides when to try again. The head
 message of a receiver's queue is retried before anything behind it, so order is kept per bot. In
 a storm (app/storm.py) one send carries a digest of the oldest messages instead of the oldest
-one; it succeeds or fails for all of them together.
+one; it succeeds or fails for all of them together. A message is queued as its notification;
+the card is rendered here, when it is the next to go (a digest needs no card of the messages it
+stands for), by `render`, which runs off the event loop (a user's card may be slow).
 """
 
 from __future__ import annotations
@@ -13,14 +15,22 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from app.metrics import Metrics
+from app.models import Notification
 from app.outbox import Outbox, OutboxItem
 from app.ratelimit import RateLimiter
 from app.senders.base import Message, Sender, SendError
 from app.storm import StormControl
+
+if TYPE_CHECKING:
+    from app.render import Rendered
+
+# Renders one queued notification into the receiver's card: its parts, at least one.
+RenderCard = Callable[[Notification], Awaitable[Sequence["Rendered"]]]
 
 log = logging.getLogger("alertbridge.delivery")
 
@@ -73,6 +83,7 @@ class Worker:
         outbox: Outbox,
         metrics: Metrics,
         *,
+        render: RenderCard,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         max_age_seconds: float = MAX_AGE_SECONDS,
@@ -83,6 +94,7 @@ class Worker:
         self.sender = sender
         self.outbox = outbox
         self.metrics = metrics
+        self.render = render
         self.clock = clock
         self.rng = rng or random.Random()
         self.max_age_seconds = max_age_seconds
@@ -151,7 +163,22 @@ class Worker:
                     message, tally = await self.storm.digest(itertools.chain([head], items))
                     return Batch(message, tally.ids, head)
         item = self.outbox.head(self.receiver)
-        return None if item is None else Batch(item.message, [item.id], item)
+        if item is None:
+            return None
+        if item.message is None:
+            return await self.rendered(item)
+        return Batch(item.message, [item.id], item)
+
+    async def rendered(self, item: OutboxItem) -> Batch | None:
+        """The first part of the item's card, the others queued behind it; None if the item
+        changed while its card was rendering (the caller looks at the queue again)."""
+        parts = await self.render(item.notification)
+        first = await self.outbox.expand(item, parts)
+        if first is None:
+            return None
+        if len(parts) > 1:  # counted as one message when it was queued
+            self.metrics.enqueued.labels(*self.labels).inc(len(parts) - 1)
+        return Batch(parts[0].message, [first.id], first)
 
     async def attempt(self, batch: Batch) -> None:
         started = time.monotonic()

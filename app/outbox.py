@@ -1,10 +1,12 @@
 """The delivery queue contract (Outbox): what the inbound path, the workers and /status rely on.
 
-A message is enqueued before the inbound request is answered and leaves the queue only when the
-platform accepted it (ack) or it is given up on (bury: a dead letter, kept until retried or
-purged). Each receiver's queue is served in order by one worker, which always gets the oldest
-due message first. The outbox also remembers what de-duplication needs: Alertmanager
-notifications recently queued, and when each kube-eventer event last went out per receiver.
+A message is enqueued before the inbound request is answered, as the notification it is about
+(its worker renders the card when it comes to send it, and puts the card's parts in its place:
+expand), and leaves the queue only when the platform accepted it (ack) or it is given up on
+(bury: a dead letter, kept until retried or purged). Each receiver's queue is served in order
+by one worker, which always gets the oldest due message first. The outbox also remembers what
+de-duplication needs: Alertmanager notifications recently queued, and when each kube-eventer
+event last went out per receiver.
 The implementation is app/sqlite_outbox.py; app/outbox_admin.py is the CLI's side of it.
 """
 
@@ -12,10 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from app.models import Notification
 from app.senders.base import Message
+
+if TYPE_CHECKING:  # the renderer (Jinja) stays out of the outbox CLI's imports
+    from app.render import Rendered
 
 State = Literal["pending", "dead"]
 
@@ -28,12 +33,16 @@ class OutboxFull(Exception):
 class Entry:
     """One message to queue for a receiver, with the alerts it accounts for (digests count them).
 
+    `message` None means "render it when it is sent": the inbound path queues notifications, not
+    cards, so that a request costs the same whatever the card, and a storm's digest never pays
+    for cards it replaces.
+
     `fold_key` names a kube-eventer event so that repeats can be folded into it; `replaces` is
     the id of a pending message this one updates in place; `hold_until` keeps it back (not
     sent before then) without holding up the messages behind it.
     """
 
-    message: Message
+    message: Message | None
     notification: Notification
     fold_key: str = ""
     replaces: str = ""
@@ -44,7 +53,7 @@ class Entry:
 class OutboxItem:
     id: str  # stable across retries, so a duplicate after an ambiguous timeout is recognisable
     receiver: str
-    message: Message
+    message: Message | None  # None until its worker renders it (Outbox.expand)
     notification: Notification
     created_at: float  # wall-clock seconds; the age that max_age is measured against
     attempts: int = 0
@@ -81,6 +90,11 @@ class Outbox(Protocol):
 
     async def next_item(self, receiver: str) -> OutboxItem:
         """The receiver's oldest due message, waiting while there is none."""
+
+    async def expand(self, item: OutboxItem, parts: Sequence[Rendered]) -> OutboxItem | None:
+        """Put the rendered `parts` of the unrendered `item` in its place in the queue, in order,
+        the first under its id; that first part, or None if the item changed meanwhile (folded,
+        acked, buried), when the caller looks at the queue again."""
 
     def head(self, receiver: str) -> OutboxItem | None:
         """The receiver's oldest due message, if any."""

@@ -23,7 +23,7 @@ class OutboxAdmin:
     ) -> list[OutboxItem]:
         """Oldest first."""
         where, args = selection(state, receiver, ids)
-        rows = self.db.execute(f"SELECT {COLUMNS} FROM messages WHERE {where} ORDER BY seq", args)
+        rows = self.db.execute(f"SELECT {COLUMNS} FROM messages WHERE {where} ORDER BY pos", args)
         return [to_item(row) for row in rows]
 
     def retry_dead(
@@ -34,7 +34,7 @@ class OutboxAdmin:
         where, args = selection("dead", receiver, ids)
 
         def work(db: Any) -> int:
-            rows = db.execute(f"SELECT * FROM messages WHERE {where} ORDER BY seq", args).fetchall()
+            rows = db.execute(f"SELECT * FROM messages WHERE {where} ORDER BY pos", args).fetchall()
             for row in rows:
                 db.execute("DELETE FROM messages WHERE seq = ?", (row["seq"],))
                 db.execute(

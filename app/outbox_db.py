@@ -18,7 +18,9 @@ T = TypeVar("T")
 
 DB_FILE = "outbox.db"
 IN_MEMORY = ":memory:"
-SCHEMA_VERSION = 1
+# 2: messages.pos (queue order, so that the parts of a card rendered at send time can take
+# their message's place) and unrendered messages (message = '').
+SCHEMA_VERSION = 2
 # A write waits this long for another writer (the CLI, whose transactions take milliseconds)
 # before it fails: the request gets 503, a worker tries again.
 BUSY_TIMEOUT_SECONDS = 1.0
@@ -28,20 +30,26 @@ MAX_SQL_VARIABLES = 500
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- queue order
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
     receiver TEXT NOT NULL,
     state TEXT NOT NULL DEFAULT 'pending',  -- pending | dead
-    message TEXT NOT NULL,                  -- the rendered platform message, JSON
+    message TEXT NOT NULL,                  -- the platform message, JSON; '' until rendered
     notification TEXT NOT NULL,             -- the alerts it accounts for, JSON
     created_at REAL NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     not_before REAL NOT NULL DEFAULT 0,
     hold_until REAL NOT NULL DEFAULT 0,
     last_error TEXT NOT NULL DEFAULT '',    -- for a dead letter: why it was given up on
-    fold_key TEXT NOT NULL DEFAULT ''
+    fold_key TEXT NOT NULL DEFAULT '',
+    pos REAL                                -- queue order: seq, or between seqs for parts
 );
-CREATE INDEX IF NOT EXISTS messages_queue ON messages (receiver, state, seq);
+-- A row inserted without a position goes to the end of the queue: every insert path (the
+-- service's, the CLI's re-queueing) gets it without repeating it.
+CREATE TRIGGER IF NOT EXISTS messages_pos AFTER INSERT ON messages WHEN new.pos IS NULL BEGIN
+    UPDATE messages SET pos = new.seq WHERE seq = new.seq;
+END;
+CREATE INDEX IF NOT EXISTS messages_order ON messages (receiver, state, pos);
 CREATE INDEX IF NOT EXISTS messages_fold ON messages (receiver, fold_key) WHERE fold_key != '';
 CREATE INDEX IF NOT EXISTS messages_held ON messages (receiver, hold_until) WHERE hold_until > 0;
 -- Messages per receiver and state, kept by triggers: the backlog is read on every request, and
@@ -68,10 +76,25 @@ CREATE TABLE IF NOT EXISTS folds (
 );
 CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+def _upgrades(db: sqlite3.Connection, version: int) -> str:
+    """SQL that brings a file of `version` (not new) up to the columns SCHEMA cannot add."""
+    columns = {row["name"] for row in db.execute("PRAGMA table_info(messages)")}
+    # Checked, not assumed from the version: a rollback to version 1 code leaves the column.
+    add = "" if "pos" in columns else "ALTER TABLE messages ADD COLUMN pos REAL;"
+    order = "UPDATE messages SET pos = seq WHERE pos IS NULL;"
+    return f"{add}{order}DROP INDEX IF EXISTS messages_queue;"
+
+
 COLUMNS = (
     "id, receiver, message, notification, created_at, attempts, not_before, last_error, state,"
     " hold_until, fold_key"
 )
+
+
+class OutboxVersionError(Exception):
+    """The outbox file was written by a newer alertbridge."""
 
 
 def connect(path: Path | str) -> sqlite3.Connection:
@@ -86,9 +109,19 @@ def connect(path: Path | str) -> sqlite3.Connection:
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
-    if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-        db.executescript(SCHEMA)
-        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        db.close()
+        raise OutboxVersionError(
+            f"outbox file {path} has schema version {version}; this alertbridge knows up to"
+            f" {SCHEMA_VERSION}: run the newer alertbridge, or move the file aside"
+        )
+    if version != SCHEMA_VERSION:
+        # One transaction: a process that dies half way leaves the old version, not a mix. A new
+        # file (version 0) has no tables to upgrade: SCHEMA creates them.
+        upgrades = _upgrades(db, version) if version else ""
+        script = upgrades + SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};"
+        db.executescript(f"BEGIN IMMEDIATE;{script}COMMIT;")
     return db
 
 
@@ -113,7 +146,7 @@ def to_item(row: sqlite3.Row) -> OutboxItem:
     return OutboxItem(
         id=row["id"],
         receiver=row["receiver"],
-        message=json.loads(row["message"]),
+        message=json.loads(row["message"]) if row["message"] else None,
         notification=notification_from_json(row["notification"]),
         created_at=row["created_at"],
         attempts=row["attempts"],
@@ -145,7 +178,7 @@ class Row:
 
     @classmethod
     def of(cls, entry: Entry) -> Row:
-        message = json.dumps(entry.message, ensure_ascii=False)
+        message = "" if entry.message is None else json.dumps(entry.message, ensure_ascii=False)
         about = notification_to_json(entry.notification)
         new_id = uuid.uuid4().hex
         return cls(new_id, message, about, entry.fold_key, entry.replaces, entry.hold_until)

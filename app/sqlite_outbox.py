@@ -15,8 +15,9 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from app.outbox import Entry, OutboxFull, OutboxItem
 from app.outbox_db import (
@@ -30,6 +31,9 @@ from app.outbox_db import (
     transact,
 )
 from app.wal import WalKeeper
+
+if TYPE_CHECKING:
+    from app.render import Rendered
 
 T = TypeVar("T")
 
@@ -164,7 +168,7 @@ class SqliteOutbox:
             # "fold_key != ''" lets SQLite use the partial index messages_fold; without it the
             # query walks every pending message of the receiver (messages_queue).
             f"SELECT {COLUMNS} FROM messages WHERE receiver = ? AND fold_key = ?"
-            " AND fold_key != '' AND state = 'pending' ORDER BY seq DESC LIMIT 1",
+            " AND fold_key != '' AND state = 'pending' ORDER BY pos DESC LIMIT 1",
             (receiver, fold_key),
         ).fetchone()
         return None if row is None else to_item(row)
@@ -196,10 +200,48 @@ class SqliteOutbox:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), max(timeout, 0.0))
 
+    async def expand(self, item: OutboxItem, parts: Sequence[Rendered]) -> OutboxItem | None:
+        # Parts 2..n take positions between this message's and the next one's (positions of
+        # whole messages are whole numbers), with ids that name the message they came from.
+        rows = [
+            replace(Row.of(Entry(part.message, part.notification)), id=f"{item.id}-{number}")
+            for number, part in enumerate(parts, 1)
+        ]
+
+        def work(db: sqlite3.Connection) -> bool:
+            head = db.execute(
+                "SELECT seq, pos FROM messages WHERE id = ? AND state = 'pending' AND message = ''",
+                (item.id,),
+            ).fetchone()
+            if head is None:
+                return False
+            db.execute(
+                "UPDATE messages SET message = ?, notification = ? WHERE seq = ?",
+                (rows[0].message, rows[0].notification, head["seq"]),
+            )
+            for number, row in enumerate(rows[1:], 1):
+                db.execute(
+                    "INSERT INTO messages (id, receiver, message, notification, created_at, pos)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        row.id,
+                        item.receiver,
+                        row.message,
+                        row.notification,
+                        item.created_at,  # max_age counts from when the notification came
+                        head["pos"] + number / len(rows),
+                    ),
+                )
+            return True
+
+        if not await self.write(work):
+            return None
+        return replace(item, message=parts[0].message, notification=parts[0].notification)
+
     def head(self, receiver: str) -> OutboxItem | None:
         row = self.db.execute(
             f"SELECT {COLUMNS} FROM messages WHERE receiver = ? AND state = 'pending'"
-            " AND hold_until <= ? ORDER BY seq LIMIT 1",
+            " AND hold_until <= ? ORDER BY pos LIMIT 1",
             (receiver, self.clock()),
         ).fetchone()
         return None if row is None else to_item(row)
@@ -210,13 +252,13 @@ class SqliteOutbox:
         after, now = 0, self.clock()
         while count > 0:
             rows = self.db.execute(
-                f"SELECT seq, {COLUMNS} FROM messages WHERE receiver = ? AND state = 'pending'"
-                " AND hold_until <= ? AND seq > ? ORDER BY seq LIMIT ?",
+                f"SELECT pos, {COLUMNS} FROM messages WHERE receiver = ? AND state = 'pending'"
+                " AND hold_until <= ? AND pos > ? ORDER BY pos LIMIT ?",
                 (receiver, now, after, min(count, FETCH_ROWS)),
             ).fetchall()
             if not rows:
                 return
-            after, count = rows[-1]["seq"], count - len(rows)
+            after, count = rows[-1]["pos"], count - len(rows)
             yield from (to_item(row) for row in rows)
 
     async def ack(self, ids: Sequence[str]) -> None:

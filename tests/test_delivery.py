@@ -13,14 +13,17 @@ import httpx
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.config import Receiver
 from app.delivery import BACKOFF_MAX_SECONDS, Worker, backoff_seconds, stop_workers
 from app.metrics import Metrics
+from app.outbox import Entry
+from app.render import Renderer
 from app.senders import SENDERS
 from app.senders.base import SendError
 from app.sqlite_outbox import SqliteOutbox
 from tests.botkit import SECRETS, TOKENS, add_bot, simple_message, webhook_url
 from tests.fakes.chatbots import FakeBots
-from tests.queuekit import Clock, entry
+from tests.queuekit import Clock, alert, entry, notification
 
 
 @pytest.mark.parametrize(
@@ -49,7 +52,14 @@ class Harness:
         self.metrics = Metrics()
         clock = worker.setdefault("clock", time.time)
         self.outbox = SqliteOutbox(":memory:", max_backlog=100, clock=clock)
-        options = {"rng": random.Random(1), "backoff_first_seconds": 0.02, **worker}
+        receiver = Receiver(name="r", platform=platform, webhook_url=url)
+        renderer = Renderer(timezone="UTC")
+        options = {
+            "rng": random.Random(1),
+            "backoff_first_seconds": 0.02,
+            "render": lambda about: asyncio.to_thread(renderer.render_parts, receiver, about),
+            **worker,
+        }
         self.worker = Worker("r", sender, self.outbox, self.metrics, **options)
 
     async def queue(self, platform: str, *texts: str) -> None:
@@ -91,6 +101,33 @@ async def test_delivers_queued_messages_in_order(harness_for: Callable[..., Harn
     ]
     assert harness.count("alertbridge_messages_sent_total", receiver="r", platform="dingtalk") == 5
     assert harness.outbox.backlog("r") == 0
+
+
+async def test_a_queued_notification_is_rendered_when_sent_and_its_parts_go_first(
+    harness_for: Callable[..., Harness],
+) -> None:
+    bots = bots_with("wecom")
+    harness = harness_for("wecom", bots.app)
+    many = notification(*(alert(f"Alert{i}", "critical", pod=f"web-{i}") for i in range(20)))
+    await harness.outbox.enqueue(
+        {"r": [Entry(None, many), entry(simple_message("wecom", "queued after"))]}
+    )
+    await bots.wait_for(lambda: "queued after" in texts_of(bots, "wecom"), timeout=5)
+
+    received = texts_of(bots, "wecom")
+    parts = len(received) - 1
+    assert parts > 1  # 20 alerts do not fit one 4096-byte WeCom message
+    assert all(f"(part {n}/{parts})" in text for n, text in enumerate(received[:-1], 1))
+    shown = "".join(received[:-1])
+    assert all(f"Alert{i}" in shown for i in range(20))
+    sent = harness.count("alertbridge_messages_sent_total", receiver="r", platform="wecom")
+    queued = harness.count("alertbridge_messages_enqueued_total", receiver="r", platform="wecom")
+    # One message when queued, then one per part; the test queued them without the counter.
+    assert (sent, queued) == (parts + 1, parts - 1)
+
+
+def texts_of(bots: FakeBots, platform: str) -> list[str]:
+    return [m["markdown"]["content"] for m in bots.messages(TOKENS[platform])]
 
 
 async def test_retries_after_a_5xx_and_keeps_order(harness_for: Callable[..., Harness]) -> None:

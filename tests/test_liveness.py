@@ -34,6 +34,7 @@ PROMPT_SECONDS = 0.5
 PROMPT_BESIDE_BUSY_THREAD_SECONDS = 1.0  # a card rendering in a thread still competes for the GIL
 SEND_TIMEOUT_SECONDS = 1.0
 WAIT_SECONDS = 5.0
+SLOW_CARD_SECONDS = 60.0
 BACKLOG = 50
 
 
@@ -105,8 +106,8 @@ class Service:
             response = await self.client.post(f"/alertmanager/{receiver}", content=body)
             assert response.status_code == 200, response.text
 
-    async def until(self, predicate: Callable[[], bool]) -> None:
-        await self.bots.wait_for(predicate, timeout=WAIT_SECONDS)
+    async def until(self, predicate: Callable[[], bool], seconds: float = WAIT_SECONDS) -> None:
+        await self.bots.wait_for(predicate, timeout=seconds)
 
 
 @asynccontextmanager
@@ -180,7 +181,8 @@ async def user_cards_are_broken(service: Service) -> None:
 
 async def user_card_is_slow(service: Service) -> None:
     await service.post_alerts("wecom", 1)
-    await service.until(lambda: len(service.bots.messages(TOKENS["wecom"])) == 1)
+    # The card alone takes seconds of CPU (~4 s here), now shared with the probes' requests.
+    await service.until(lambda: len(service.bots.messages(TOKENS["wecom"])) == 1, SLOW_CARD_SECONDS)
 
 
 Scenario = Callable[[Service], Awaitable[None]]
@@ -198,12 +200,6 @@ Scenario = Callable[[Service], Awaitable[None]]
             user_card_is_slow,
             PROMPT_BESIDE_BUSY_THREAD_SECONDS,
             id="user-card-is-slow",
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=AssertionError,
-                reason="bug: cards render synchronously in the request handler, on the event "
-                "loop, so a slow card stalls /status and every other request until it is done",
-            ),
         ),
     ],
 )

@@ -4,14 +4,18 @@ shared with the CLI (OutboxAdmin) while the service runs."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 
-from app.outbox import OutboxFull
+from app.models import notification_to_json
+from app.outbox import Entry, OutboxFull
 from app.outbox_admin import OutboxAdmin
+from app.outbox_db import SCHEMA_VERSION, OutboxVersionError
+from app.render import Rendered
 from app.sqlite_outbox import POLL_SECONDS, SqliteOutbox
 from tests.queuekit import Clock, alert, entry, notification
 
@@ -177,3 +181,103 @@ async def test_one_fsync_covers_many_concurrent_answers(
     assert outbox.backlog("a") == 40
     assert len(calls) < 10  # grouped: 40 answers, a handful of fsyncs
     outbox.close()
+
+
+async def test_parts_of_a_card_take_its_place_in_the_queue_under_ids_naming_it() -> None:
+    outbox = SqliteOutbox(":memory:")
+    first = notification(alert("A"), alert("B"), alert("C"))
+    ids = await outbox.enqueue({"a": [Entry(None, first), entry({"text": "after"})]})
+    assert ids is not None
+    head = outbox.head("a")
+    assert head is not None
+    assert head.message is None  # queued unrendered
+    parts = [
+        Rendered({"text": "part 1"}, first.with_alerts(first.alerts[:1])),
+        Rendered({"text": "part 2"}, first.with_alerts(first.alerts[1:2])),
+        Rendered({"text": "part 3"}, first.with_alerts(first.alerts[2:])),
+    ]
+
+    expanded = await outbox.expand(head, parts)
+
+    assert expanded is not None
+    assert (expanded.id, expanded.message) == (ids[0], {"text": "part 1"})
+    queued = list(outbox.oldest("a", 10))
+    assert [i.message for i in queued] == [{"text": f"part {n}"} for n in (1, 2, 3)] + [
+        {"text": "after"}
+    ]
+    assert [i.id for i in queued] == [ids[0], f"{ids[0]}-2", f"{ids[0]}-3", ids[1]]
+    # Each part accounts for its own alerts (a digest counts them), and ages from the request.
+    assert [[a.labels["alertname"] for a in i.notification.alerts] for i in queued[:3]] == [
+        ["A"],
+        ["B"],
+        ["C"],
+    ]
+    assert {i.created_at for i in queued} == {head.created_at}
+    assert outbox.backlog("a") == 4
+    # Re-queued later (the CLI's retry), a message goes behind every part.
+    await outbox.enqueue({"a": [entry({"text": "last"})]})
+    assert texts(outbox, "a")[-2:] == ["after", "last"]
+
+
+@pytest.mark.parametrize("change", ["acked", "buried", "folded"])
+async def test_a_card_rendered_for_a_message_that_changed_meanwhile_is_dropped(
+    change: str,
+) -> None:
+    outbox = SqliteOutbox(":memory:")
+    ids = await outbox.enqueue({"a": [Entry(None, notification(), fold_key="event-1")]})
+    assert ids is not None
+    head = outbox.head("a")
+    assert head is not None
+    if change == "acked":
+        await outbox.ack(ids)
+    elif change == "buried":
+        await outbox.bury(ids, "permanent failure")
+    else:  # a repeat of the event updated it in place, under a new id
+        await outbox.enqueue({"a": [Entry(None, notification(), "event-1", replaces=ids[0])]})
+
+    assert await outbox.expand(head, [Rendered({"text": "stale"}, notification())]) is None
+    assert all(item.message is None for item in outbox.oldest("a", 10))
+
+
+async def test_a_file_of_the_previous_schema_keeps_its_queue_order(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.db"
+    old = sqlite3.connect(path)
+    old.executescript(
+        """
+        CREATE TABLE messages (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+            receiver TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending',
+            message TEXT NOT NULL, notification TEXT NOT NULL, created_at REAL NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0, not_before REAL NOT NULL DEFAULT 0,
+            hold_until REAL NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',
+            fold_key TEXT NOT NULL DEFAULT '');
+        CREATE INDEX messages_queue ON messages (receiver, state, seq);
+        PRAGMA user_version=1;
+        """
+    )
+    about = notification_to_json(notification())
+    for text in ("old 1", "old 2"):
+        old.execute(
+            "INSERT INTO messages (id, receiver, message, notification, created_at)"
+            " VALUES (?, 'a', ?, ?, 1.0)",
+            (text, json.dumps({"text": text}), about),
+        )
+    old.commit()
+    old.close()
+
+    outbox = SqliteOutbox(path)
+    await outbox.enqueue({"a": [entry({"text": "new"})]})
+
+    assert texts(outbox, "a") == ["old 1", "old 2", "new"]
+    assert outbox.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    outbox.close()
+
+
+def test_a_file_of_a_newer_schema_is_refused_not_rewritten(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.db"
+    newer = sqlite3.connect(path)
+    newer.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    newer.close()
+    with pytest.raises(OutboxVersionError, match="newer alertbridge"):
+        SqliteOutbox(path)
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
