@@ -1,8 +1,9 @@
-"""The `alertbridge` command: serve | check-config | render | route-test | outbox."""
+"""The `alertbridge` command: serve | check-config | render | route-test | send-test | outbox."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import json
 import logging
@@ -15,14 +16,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app import __version__
-from app.config import Config, ConfigError, default_config, load_config
-from app.redaction import RedactingFilter, Redactor
+from app.config import Config, ConfigError, Receiver, Server, default_config, load_config
+from app.logformat import LOG_FORMATS
+from app.logsetup import LOG_FORMAT_ENV, chosen_log_format, setup_logging
+from app.redaction import Redactor
 from app.routing import LABEL_NAME, Router
 from app.sources import InvalidPayload
 
 if TYPE_CHECKING:
     from app.bridge import Bridge
     from app.outbox import State
+    from app.render import Renderer
 
 log = logging.getLogger("alertbridge")
 DEFAULT_PORT = 8080
@@ -39,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=DEFAULT_PORT)
     serve.add_argument("--data-dir", type=Path, default=Path("data"))
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        help=f"text (default) or json, one object per line (env: {LOG_FORMAT_ENV})",
+    )
 
     check = commands.add_parser("check-config", help="validate a config file")
     check.add_argument("path", type=Path)
@@ -51,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     route = commands.add_parser("route-test", help="print the receivers that get these labels")
     route.add_argument("--config", type=Path)
     route.add_argument("labels", nargs="+", metavar="LABEL=VALUE")
+
+    send = commands.add_parser(
+        "send-test", help="send a sample card to a receiver's bot once and print its answer"
+    )
+    send.add_argument("--config", type=Path)
+    send.add_argument("--receiver", required=True)
 
     outbox = commands.add_parser(
         "outbox", help="list, retry or purge queued and dead messages (also while serving)"
@@ -76,18 +91,6 @@ def obtain_config(path: Path | None) -> tuple[Config, str]:
     return load_config(path), str(path)
 
 
-def setup_logging(level: str, redactor: Redactor) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter(redactor))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    # httpx logs every request URL at INFO: bot tokens live in those URLs. The redacting filter
-    # would mask them, but a line that says nothing useful is better not written at all.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -96,7 +99,7 @@ def serve(args: argparse.Namespace) -> int:
     from app.outbox_db import outbox_path
 
     redactor = Redactor()
-    setup_logging(args.log_level, redactor)
+    setup_logging(args.log_level, redactor, chosen_log_format(args.log_format))
     config, source = obtain_config(args.config)
     args.data_dir.mkdir(parents=True, exist_ok=True)
     outbox = open_outbox(config, outbox_path(args.data_dir))
@@ -138,15 +141,12 @@ def check_config(args: argparse.Namespace) -> int:
 
 
 def render(args: argparse.Namespace) -> int:
-    from app.render import Renderer
     from app.samples import sample_alert_notification, sample_event_notification
     from app.sources.alertmanager import parse_alertmanager
     from app.sources.kube_eventer import parse_kube_eventer
 
     config, _ = obtain_config(args.config)
-    receiver = config.receiver(args.receiver)
-    if receiver is None:
-        raise ConfigError(f"no receiver named {args.receiver!r}")
+    receiver = chosen_receiver(config, args.receiver)
     if args.payload is None:
         notifications = [sample_alert_notification(), sample_event_notification()]
     else:
@@ -154,16 +154,48 @@ def render(args: argparse.Namespace) -> int:
         is_alertmanager = b'"alerts"' in body
         parse = parse_alertmanager if is_alertmanager else parse_kube_eventer
         notifications = [parse(body)]
-    server = config.server
-    renderer = Renderer(
-        timezone=server.timezone,
-        cards_dir=server.cards_dir,
-        alertmanager_url=server.alertmanager_url,
-    )
+    renderer = make_renderer(config.server)
     for notification in notifications:
         for message in renderer.render(receiver, notification):
             print(json.dumps(message, ensure_ascii=False, indent=2))
     return 0
+
+
+def chosen_receiver(config: Config, name: str) -> Receiver:
+    receiver = config.receiver(name)
+    if receiver is None:
+        raise ConfigError(f"no receiver named {name!r}")
+    return receiver
+
+
+def make_renderer(server: Server) -> Renderer:
+    from app.render import Renderer
+
+    return Renderer(
+        timezone=server.timezone,
+        cards_dir=server.cards_dir,
+        alertmanager_url=server.alertmanager_url,
+    )
+
+
+def send_test(args: argparse.Namespace) -> int:
+    from app.senders.base import SendError
+    from app.sendtest import describe_answer, describe_failure, sample_message, send_sample
+
+    config, _ = obtain_config(args.config)
+    receiver = chosen_receiver(config, args.receiver)
+    redactor = Redactor(config.secrets())
+    setup_logging("info", redactor)  # where the console sender writes its card
+    message = sample_message(receiver, make_renderer(config.server))
+    try:
+        answer = asyncio.run(send_sample(receiver, message, config.server))
+    except SendError as error:
+        outcome, status = describe_failure(error), 1
+    else:
+        outcome, status = describe_answer(answer), 0
+    # Senders keep secrets out of their errors; the scrub is the safety net the logs have too.
+    print(redactor.scrub(f"{receiver.platform} receiver {receiver.name}: {outcome}"))
+    return status
 
 
 def route_test(args: argparse.Namespace) -> int:
@@ -219,6 +251,7 @@ COMMANDS = {
     "check-config": check_config,
     "render": render,
     "route-test": route_test,
+    "send-test": send_test,
     "outbox": outbox,
 }
 

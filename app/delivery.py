@@ -17,7 +17,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from app.metrics import Metrics
 from app.models import Notification
@@ -39,6 +39,8 @@ BACKOFF_MAX_SECONDS = 300.0
 MAX_AGE_SECONDS = 24 * 3600.0  # give up on a message this old (a dead letter then)
 # After an unexpected error (the outbox's disk, a bug), pause before looking at the queue again.
 ERROR_PAUSE_SECONDS = 1.0
+
+Outcome = Literal["delivered", "retry", "dead"]
 
 
 @dataclass(slots=True)
@@ -183,18 +185,18 @@ class Worker:
     async def attempt(self, batch: Batch) -> None:
         started = time.monotonic()
         try:
-            await self.sender.send(batch.message)
+            answer = await self.sender.send(batch.message)
         except SendError as error:
-            self.observe(started)
-            await self.failed(batch, error)
+            await self.failed(batch, error, self.observe(started))
             return
         except Exception:
             # A bug in a sender: retried like any transient failure.
-            self.observe(started)
+            seconds = self.observe(started)
             log.exception("unexpected error sending %s to %s", batch.label, self.receiver)
-            await self.failed(batch, SendError("internal error", retryable=True, code="internal"))
+            internal = SendError("internal error", retryable=True, code="internal")
+            await self.failed(batch, internal, seconds)
             return
-        self.observe(started)
+        seconds = self.observe(started)
         await self.outbox.ack(batch.ids)
         self.metrics.sent.labels(*self.labels).inc()
         if len(batch.ids) > 1:
@@ -202,18 +204,40 @@ class Worker:
             self.metrics.coalesced.labels(*self.labels).inc(len(batch.ids))
         self.health.last_success = self.clock()
         self.health.sent += 1
+        code = answer.code if answer else None
         log.info(
-            "delivered %s to %s (%s) after %d attempt(s)",
+            "delivered %s to %s (%s) after %d attempt(s) in %.0f ms",
             batch.label,
             self.receiver,
             self.sender.platform,
             batch.head.attempts + 1,
+            seconds * 1000,
+            extra=self.outcome_fields(batch, "delivered", code, seconds),
         )
 
-    def observe(self, started: float) -> None:
-        self.metrics.send_latency.labels(self.sender.platform).observe(time.monotonic() - started)
+    def observe(self, started: float) -> float:
+        """Record the send's latency; returns it in seconds for the outcome's log line."""
+        seconds = time.monotonic() - started
+        self.metrics.send_latency.labels(self.sender.platform).observe(seconds)
+        return seconds
 
-    async def failed(self, batch: Batch, error: SendError) -> None:
+    def outcome_fields(
+        self, batch: Batch, outcome: Outcome, code: str | None, seconds: float
+    ) -> dict[str, object]:
+        """The structured fields of the one log line per delivery outcome (shown as JSON by
+        --log-format json; the text format says the same in its message)."""
+        return {
+            "receiver": self.receiver,
+            "platform": self.sender.platform,
+            "message_id": batch.head.id,
+            "messages": len(batch.ids),  # more than one: a digest, all with the same outcome
+            "attempt": batch.head.attempts + 1,
+            "code": code,
+            "latency_ms": round(seconds * 1000, 1),
+            "outcome": outcome,
+        }
+
+    async def failed(self, batch: Batch, error: SendError, seconds: float) -> None:
         self.metrics.failed.labels(*self.labels, error.code, str(error.retryable).lower()).inc()
         self.health.last_error = f"{error.code}: {error.message}"
         self.health.last_error_at = self.clock()
@@ -222,21 +246,23 @@ class Worker:
             self.limiter.block_for(error.retry_after)
         too_old = self.clock() - batch.head.created_at > self.max_age_seconds
         if error.retryable and not too_old:
-            await self.retry(batch, error)
+            await self.retry(batch, error, seconds)
             return
         reason = "too old" if too_old else "permanent failure"
         log.error(
-            "giving up on %s to %s (%s), %s: %s",
+            "giving up on %s to %s (%s) after %d attempt(s), %s: %s",
             batch.label,
             self.receiver,
             self.sender.platform,
+            batch.head.attempts + 1,
             reason,
             error.message,
+            extra=self.outcome_fields(batch, "dead", error.code, seconds),
         )
         await self.outbox.bury(batch.ids, f"{reason}: {error.code}: {error.message}")
         self.metrics.dead.labels(*self.labels).inc(len(batch.ids))
 
-    async def retry(self, batch: Batch, error: SendError) -> None:
+    async def retry(self, batch: Batch, error: SendError, seconds: float) -> None:
         item = batch.head
         delay = backoff_seconds(
             item.attempts + 1, error.retry_after, self.rng, self.backoff_first_seconds
@@ -250,6 +276,7 @@ class Worker:
             error.message,
             item.attempts + 1,
             delay,
+            extra=self.outcome_fields(batch, "retry", error.code, seconds),
         )
         await self.outbox.postpone(item, self.clock() + delay, f"{error.code}: {error.message}")
         self.metrics.retries.labels(*self.labels).inc()

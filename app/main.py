@@ -11,10 +11,15 @@ from fastapi import FastAPI
 from app import __version__
 from app.api import install_routes
 from app.bridge import Bridge
-from app.config import Config
+from app.config import Config, Server
 
 # Bots answer in well under a second; a hung connection must not stall a receiver's queue.
 CONNECT_TIMEOUT_SECONDS = 5.0
+
+
+def http_timeout(server: Server) -> httpx.Timeout:
+    """The senders' HTTP timeouts, for the service and for `alertbridge send-test` alike."""
+    return httpx.Timeout(server.send_timeout_seconds, connect=CONNECT_TIMEOUT_SECONDS)
 
 
 def create_app(
@@ -30,7 +35,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        timeout = httpx.Timeout(config.server.send_timeout_seconds, connect=CONNECT_TIMEOUT_SECONDS)
+        timeout = http_timeout(config.server)
         async with httpx.AsyncClient(timeout=timeout, transport=transport) as client:
             bridge.start(client)
             try:

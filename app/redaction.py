@@ -10,6 +10,8 @@ import logging
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from app.logformat import structured_fields
+
 MASK = "***"
 # Shorter strings are too likely to occur by chance (and to mangle unrelated text when masked).
 MIN_SECRET_CHARS = 4
@@ -77,7 +79,8 @@ GENERIC_PATH_PARTS = frozenset(
 
 
 class RedactingFilter(logging.Filter):
-    """Formats each record once and scrubs the result (message, args and exception text)."""
+    """Formats each record once and scrubs the result (message, args and exception text), and
+    the text of its structured fields."""
 
     def __init__(self, redactor: Redactor) -> None:
         super().__init__()
@@ -91,4 +94,8 @@ class RedactingFilter(logging.Filter):
             record.exc_text = None
         record.msg = self.redactor.scrub(message)
         record.args = None
+        # Structured fields reach the JSON log as they are: scrub their text too.
+        for name, value in structured_fields(record).items():
+            if isinstance(value, str):
+                setattr(record, name, self.redactor.scrub(value))
         return True

@@ -4,6 +4,7 @@ messages too old buried, and a stop that lets a send in flight finish."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable
@@ -23,6 +24,7 @@ from app.senders.base import SendError
 from app.sqlite_outbox import SqliteOutbox
 from tests.botkit import SECRETS, TOKENS, add_bot, simple_message, webhook_url
 from tests.fakes.chatbots import FakeBots
+from tests.fakes.faults import FailMode
 from tests.queuekit import Clock, alert, entry, notification
 
 
@@ -288,3 +290,44 @@ async def test_an_outbox_failure_does_not_kill_the_worker(
     await harness.queue("wecom", "once")
     await bots.wait_for(lambda: harness.outbox.backlog("r") == 0, timeout=5)
     assert [m["markdown"]["content"] for m in bots.messages(TOKENS["wecom"])] == ["once", "once"]
+
+
+OUTCOME_SCENARIOS = {
+    # fault, message text → (outcome, platform code, attempt) of each log line, in order
+    "delivered": (None, "m", [("delivered", "0", 1)]),
+    "retried-then-delivered": ("5xx", "m", [("retry", "http_503", 1), ("delivered", "0", 2)]),
+    "dead-too-large": (None, "x" * 30_000, [("dead", "9499", 1)]),
+}
+
+
+@pytest.mark.parametrize(
+    ("fault", "text", "expected"), OUTCOME_SCENARIOS.values(), ids=OUTCOME_SCENARIOS
+)
+async def test_logs_one_line_per_outcome_with_structured_fields(
+    harness_for: Callable[..., Harness],
+    caplog: pytest.LogCaptureFixture,
+    fault: FailMode | None,
+    text: str,
+    expected: list[tuple[str, str, int]],
+) -> None:
+    caplog.set_level(logging.INFO, logger="alertbridge.delivery")
+    bots = bots_with("feishu")
+    if fault is not None:
+        bots.fail(TOKENS["feishu"], fault, times=1)
+    harness = harness_for("feishu", bots.app)
+    ids = await harness.outbox.enqueue({"r": [entry(simple_message("feishu", text))]})
+    assert ids is not None
+
+    def outcomes() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if hasattr(r, "outcome")]
+
+    await bots.wait_for(lambda: len(outcomes()) == len(expected), timeout=5)
+    await asyncio.sleep(0.05)  # nothing more may follow
+    records = outcomes()
+    assert [(r.outcome, r.code, r.attempt) for r in records] == expected
+    for record in records:
+        assert (record.receiver, record.platform, record.message_id) == ("r", "feishu", ids[0])
+        assert record.messages == 1
+        assert isinstance(record.latency_ms, float)
+        assert record.latency_ms >= 0
+        assert f"message {ids[0]} to r (feishu)" in record.getMessage()

@@ -49,6 +49,16 @@ class SendError(Exception):
         self.retry_after = retry_after
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the platform said to a message it took: its business code and text (e.g. "0", "ok").
+
+    Failures never come back as an Answer: they are raised as SendError, classified."""
+
+    code: str
+    message: str
+
+
 class Sender(ABC):
     """Posts one rendered message to one bot."""
 
@@ -71,8 +81,9 @@ class Sender(ABC):
         self.clock = clock
 
     @abstractmethod
-    async def send(self, message: Message) -> None:
-        """Deliver `message` or raise SendError."""
+    async def send(self, message: Message) -> Answer | None:
+        """Deliver `message` and return the platform's answer (None where no platform answers,
+        as for the console), or raise SendError."""
 
     @classmethod
     def message_bytes(cls, message: Message) -> int:
@@ -94,10 +105,10 @@ class HttpSender(Sender):
         return self.webhook_url, message
 
     @abstractmethod
-    def check_answer(self, body: dict[str, Any]) -> None:
-        """Raise SendError when a parsed 2xx/4xx answer body reports a failure."""
+    def check_answer(self, body: dict[str, Any]) -> Answer:
+        """Raise SendError when a parsed 2xx/4xx answer body reports a failure, else return it."""
 
-    async def send(self, message: Message) -> None:
+    async def send(self, message: Message) -> Answer:
         url, body = self.signed_request(message)
         try:
             response = await self.client.post(
@@ -114,9 +125,9 @@ class HttpSender(Sender):
             raise SendError(
                 f"network error ({type(exc).__name__})", retryable=True, code="network"
             ) from None
-        self.check_response(response)
+        return self.check_response(response)
 
-    def check_response(self, response: httpx.Response) -> None:
+    def check_response(self, response: httpx.Response) -> Answer:
         status = response.status_code
         if status == 429 or status >= 500:
             raise SendError(
@@ -137,11 +148,12 @@ class HttpSender(Sender):
                 retryable=True,
                 code="bad_answer",
             )
-        self.check_answer(body)
+        answer = self.check_answer(body)
         if not 200 <= status < 300:
             raise SendError(
                 f"HTTP {status} from {self.platform}", retryable=False, code=f"http_{status}"
             )
+        return answer
 
 
 def retry_after_header(response: httpx.Response) -> float | None:

@@ -8,7 +8,7 @@ import hmac
 from typing import Any
 from urllib.parse import quote_plus
 
-from app.senders.base import HttpSender, Message, RateLimit, SendError, error_text
+from app.senders.base import Answer, HttpSender, Message, RateLimit, SendError, error_text
 
 # chat-platforms.md 2.6 (S-D1, S-D5): 20 messages/min per robot, then a 10-minute block.
 DINGTALK_RATE_PER_MINUTE = RateLimit(20, 60.0)
@@ -42,11 +42,11 @@ class DingtalkSender(HttpSender):
         separator = "&" if "?" in self.webhook_url else "?"
         return f"{self.webhook_url}{separator}timestamp={timestamp_ms}&sign={sign}", message
 
-    def check_answer(self, body: dict[str, Any]) -> None:
+    def check_answer(self, body: dict[str, Any]) -> Answer:
         code = body.get("errcode", 0)
-        if code == 0:
-            return
         text = error_text(body.get("errmsg", ""))
+        if code == 0:
+            return Answer(str(code), text)
         rate_limited = code in RATE_LIMITED_CODES or "too fast" in text or "限流" in text
         transient = code in TRANSIENT_CODES
         wait = RATE_LIMIT_WAIT_SECONDS if rate_limited else TRANSIENT_WAIT_SECONDS

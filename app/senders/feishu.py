@@ -7,7 +7,7 @@ import hashlib
 import hmac
 from typing import Any
 
-from app.senders.base import HttpSender, Message, RateLimit, SendError, error_text
+from app.senders.base import Answer, HttpSender, Message, RateLimit, SendError, error_text
 
 # chat-platforms.md 1.6 (S-F1, S-F9): 100/min and 5/s per bot; whole body <= 20 KB.
 FEISHU_RATE_PER_MINUTE = RateLimit(100, 60.0)
@@ -41,15 +41,15 @@ class FeishuSender(HttpSender):
         signed = {**message, "timestamp": str(timestamp), "sign": sign}
         return self.webhook_url, signed
 
-    def check_answer(self, body: dict[str, Any]) -> None:
+    def check_answer(self, body: dict[str, Any]) -> Answer:
         code = body.get("code")
         status_code = body.get("StatusCode")
         # Never trust StatusCode == 0 alone: errors arrive as StatusCode 0 with a non-zero code.
         failed = (code is not None and code != 0) or (status_code is not None and status_code != 0)
-        if not failed:
-            return
         number = code if code not in (None, 0) else status_code
         text = error_text(body.get("msg") or body.get("StatusMessage") or "")
+        if not failed:
+            return Answer(str(number or 0), text)
         rate_limited = number in RATE_LIMITED_CODES or (
             number == 9499 and "too many" in text.lower()
         )

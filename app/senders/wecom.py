@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.senders.base import HttpSender, Message, RateLimit, SendError, encode_json, error_text
+from app.senders.base import (
+    Answer,
+    HttpSender,
+    Message,
+    RateLimit,
+    SendError,
+    encode_json,
+    error_text,
+)
 
 # chat-platforms.md 3.6 (S-W1, S-W6): 20 messages/min per robot; markdown.content <= 4096 bytes
 # UTF-8, rejected with 40058 when longer (not truncated).
@@ -32,12 +40,12 @@ class WecomSender(HttpSender):
             return len(part["content"].encode())
         return len(encode_json(message))
 
-    def check_answer(self, body: dict[str, Any]) -> None:
+    def check_answer(self, body: dict[str, Any]) -> Answer:
         code = body.get("errcode", 0)
-        if code == 0:
-            return
         # errmsg ends in ", from ip: ..., more info at ...": keep only the reason.
         text = error_text(str(body.get("errmsg", "")).split(", hint:")[0])
+        if code == 0:
+            return Answer(str(code), text)
         rate_limited = code in RATE_LIMITED_CODES
         transient = code in TRANSIENT_CODES
         retryable = rate_limited or transient

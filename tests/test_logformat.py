@@ -1,0 +1,170 @@
+"""Log formats: readable text by default, one JSON object per line on request (flag or env var),
+redacted either way, and the real `alertbridge serve` (uvicorn's loggers included) writing JSON."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.cli import main
+from app.config import ConfigError
+from app.logformat import LogFormat
+from app.logsetup import LOG_FORMAT_ENV, chosen_log_format, setup_logging
+from app.redaction import Redactor
+
+ROOT = Path(__file__).parent.parent
+SECRET_URL = "https://open.feishu.cn/open-apis/bot/v2/hook/L0g-F0rmat-T0ken-5e3"
+SECRET_TOKEN = "L0g-F0rmat-T0ken-5e3"
+LOGGER = "alertbridge.test"
+READY_SECONDS = 20.0
+POLL_SECONDS = 0.1
+
+
+@pytest.fixture
+def output() -> Iterator[Any]:
+    """Install the handler as serve does, in the chosen format, writing to a string."""
+    root, httpx_logger = logging.getLogger(), logging.getLogger("httpx")
+    handlers, level, httpx_level = root.handlers[:], root.level, httpx_logger.level
+    shown = io.StringIO()
+
+    def install(log_format: LogFormat) -> io.StringIO:
+        setup_logging("info", Redactor([SECRET_URL]), log_format)
+        (handler,) = root.handlers
+        assert isinstance(handler, logging.StreamHandler)
+        handler.setStream(shown)
+        return shown
+
+    yield install
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    httpx_logger.setLevel(httpx_level)
+
+
+def test_json_lines_carry_time_level_logger_message_and_fields_all_redacted(output: Any) -> None:
+    shown = output("json")
+    logging.getLogger(LOGGER).warning(
+        "posting to %s failed", SECRET_URL, extra={"receiver": "ops", "url": SECRET_URL}
+    )
+
+    (line,) = shown.getvalue().splitlines()
+    entry = json.loads(line)
+    assert list(entry)[:4] == ["time", "level", "logger", "message"]
+    assert (entry["level"], entry["logger"], entry["receiver"]) == ("WARNING", LOGGER, "ops")
+    assert entry["message"].startswith("posting to ")
+    assert entry["time"].endswith("+00:00")
+    assert SECRET_TOKEN not in line
+    assert "***" in entry["message"]
+    assert "***" in entry["url"]
+
+
+def test_json_keeps_a_traceback_on_its_one_line(output: Any) -> None:
+    shown = output("json")
+    try:
+        raise RuntimeError(f"cannot reach {SECRET_URL}")
+    except RuntimeError:
+        logging.getLogger(LOGGER).exception("send failed")
+
+    (line,) = shown.getvalue().splitlines()
+    message = json.loads(line)["message"]
+    assert message.startswith("send failed\nTraceback")
+    assert "RuntimeError: cannot reach" in message
+    assert SECRET_TOKEN not in line
+
+
+def test_text_is_the_readable_default_and_shows_no_fields(output: Any) -> None:
+    shown = output(chosen_log_format(None))
+    logging.getLogger(LOGGER).info("delivered %s", "message 42", extra={"outcome": "delivered"})
+
+    (line,) = shown.getvalue().splitlines()
+    assert line.endswith(f" INFO {LOGGER}: delivered message 42")
+    assert "outcome" not in line
+
+
+@pytest.mark.parametrize(
+    ("flag", "env", "expected"),
+    [
+        (None, None, "text"),
+        (None, "json", "json"),
+        ("text", "json", "text"),
+        ("json", None, "json"),
+    ],
+    ids=["default", "env", "flag-beats-env", "flag"],
+)
+def test_log_format_comes_from_the_flag_then_the_env_var(
+    monkeypatch: pytest.MonkeyPatch, flag: str | None, env: str | None, expected: str
+) -> None:
+    if env is None:
+        monkeypatch.delenv(LOG_FORMAT_ENV, raising=False)
+    else:
+        monkeypatch.setenv(LOG_FORMAT_ENV, env)
+    assert chosen_log_format(flag) == expected
+
+
+def test_an_unknown_log_format_in_the_env_stops_serve_with_a_message(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(LOG_FORMAT_ENV, "yaml")
+    with pytest.raises(ConfigError, match="must be one of text, json, not 'yaml'"):
+        chosen_log_format(None)
+    assert main(["serve", "--port", "0"]) == 2
+    assert LOG_FORMAT_ENV in capsys.readouterr().err
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for(check: Any, process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + READY_SECONDS
+    while not check():
+        assert process.poll() is None, f"serve exited with {process.returncode} before {what}"
+        assert time.monotonic() < deadline, f"no {what} within {READY_SECONDS} s"
+        time.sleep(POLL_SECONDS)
+
+
+def test_serve_writes_every_line_as_json_uvicorns_and_deliveries_included(tmp_path: Path) -> None:
+    """Chosen by the env var; the embedded default config's console receiver takes the alert."""
+    port, log_path = free_port(), tmp_path / "serve.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTBRIDGE_")}
+    env |= {LOG_FORMAT_ENV: "json", "PYTHONUNBUFFERED": "1"}
+    argv = [sys.executable, "-m", "app", "serve", "--port", str(port), "--host", "127.0.0.1"]
+    argv += ["--data-dir", str(tmp_path / "data")]
+    firing = {"status": "firing", "labels": {"alertname": "DiskFull"}}
+    alert = {"version": "4", "status": "firing", "alerts": [firing]}
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log_file, stderr=log_file)
+        try:
+            text = log_path.read_text
+            wait_for(lambda: "Application startup complete" in text(), process, "start-up")
+            url = f"http://127.0.0.1:{port}/alertmanager"
+            assert httpx.post(url, json=alert, timeout=5).status_code == 200
+            wait_for(lambda: '"outcome": "delivered"' in text(), process, "delivery")
+        finally:
+            process.terminate()
+            process.wait(timeout=READY_SECONDS)
+
+    entries = [json.loads(line) for line in log_path.read_text().splitlines()]
+    loggers = {entry["logger"] for entry in entries}
+    assert {"alertbridge", "uvicorn.error", "alertbridge.delivery"} <= loggers
+    assert "Shutting down" in [entry["message"] for entry in entries]
+    assert not [entry for entry in entries if "color_message" in entry]  # uvicorn's ANSI copy
+    (delivered,) = [entry for entry in entries if entry.get("outcome") == "delivered"]
+    assert delivered["receiver"] == "console"
+    assert delivered["platform"] == "console"
+    assert (delivered["attempt"], delivered["code"]) == (1, None)
+    assert delivered["latency_ms"] >= 0
