@@ -1,8 +1,11 @@
 """HTTP endpoints: /alertmanager[/{receiver}], /kube-eventer[/{receiver}], /status, /metrics.
 
 Answers: 200 once everything is queued; 4xx only for input a retry cannot fix (400 malformed,
-401 credentials, 404 receiver, 413 size, 422 shape); 503 when the outbox cannot take it, so
-Alertmanager retries. kube-eventer counts anything but exactly 200 as a failure.
+401 credentials, 404 receiver, 413 too large: body over server.max_body_bytes or more alerts than
+limits.alerts_per_notification, 422 shape: also a label set over limits.labels_per_alert or
+limits.label_name_chars); 503 when the outbox cannot take it, so Alertmanager retries.
+kube-eventer counts anything but exactly 200 as a failure. A value over
+limits.label_value_chars is clipped, not refused (app/limits.py).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.bridge import Bridge
-from app.config import InboundAuth
+from app.config import InboundAuth, Limits
 from app.models import Notification
 from app.outbox import OutboxFull
 from app.sources import InvalidPayload
@@ -84,7 +87,7 @@ def check_auth(request: Request, auth: InboundAuth) -> None:
 async def receive(
     request: Request,
     source: str,
-    parse: Callable[[bytes], Notification],
+    parse: Callable[[bytes, Limits], Notification],
     receiver: str | None,
 ) -> Response:
     bridge = bridge_of(request)
@@ -93,7 +96,7 @@ async def receive(
         if receiver is not None and bridge.config.receiver(receiver) is None:
             raise Refused(404, f"no receiver named {receiver!r}")
         body = await read_body(request, bridge.config.server.max_body_bytes)
-        notification = parse(body)
+        notification = parse(body, bridge.config.limits)
         accepted = await bridge.accept(notification, source, receiver)
     except Refused as exc:
         return refuse(bridge, source, exc.status_code, exc.message)

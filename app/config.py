@@ -161,6 +161,19 @@ class Server(Strict):
         return value
 
 
+class Limits(Strict):
+    """What one inbound notification may hold (app/limits.py enforces it).
+
+    Generous on purpose: Alertmanager's own max_alerts defaults to 0 (unlimited) and a big group
+    holds thousands of alerts; a kube-prometheus alert has 10-20 labels and annotations.
+    """
+
+    alerts_per_notification: int = Field(default=10_000, gt=0)  # beyond it: 413
+    labels_per_alert: int = Field(default=128, gt=0)  # labels, and annotations, each; 422
+    label_name_chars: int = Field(default=1024, gt=0)  # a longer name: 422
+    label_value_chars: int = Field(default=16 * 1024, gt=0)  # a longer value is clipped
+
+
 class Delivery(Strict):
     max_age: Duration = 24 * 3600.0  # a message still failing after this becomes a dead letter
     shutdown_grace: Duration = 10.0  # on SIGTERM, sends in flight may finish within this
@@ -188,6 +201,7 @@ class Heartbeat(Strict):
 
 class Config(Strict):
     server: Server = Field(default_factory=Server)
+    limits: Limits = Field(default_factory=Limits)
     delivery: Delivery = Field(default_factory=Delivery)
     storm: Storm = Field(default_factory=Storm)
     dedup: Dedup = Field(default_factory=Dedup)
