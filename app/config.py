@@ -26,6 +26,9 @@ Platform = Literal["feishu", "dingtalk", "wecom", "console"]
 # "the pipeline works" alerts that should never page a chat group.
 DEFAULT_FILTERS = [{"matchers": ["alertname =~ Watchdog|DeadMansSnitch"]}]
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+# Alertmanager and kube-eventer send a body in milliseconds on a cluster network: a request
+# still unfinished after this is a stalled or hostile client, answered 408 (issue 6).
+DEFAULT_READ_TIMEOUT_SECONDS = 15.0
 ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # Prometheus-style durations ("90s", "10m", "1h30m", "500ms"); a bare number is seconds.
 DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -140,6 +143,7 @@ class Server(Strict):
     # cut, but every answer waits on the disk's fsync tail (README, "The outbox").
     fsync_before_answer: bool = False
     send_timeout_seconds: float = Field(default=10.0, gt=0)
+    read_timeout_seconds: float = Field(default=DEFAULT_READ_TIMEOUT_SECONDS, gt=0)
 
     @field_validator("path_prefix")
     @classmethod

@@ -159,6 +159,7 @@ def test_durations_read_like_prometheus_ones(written: object, seconds: float) ->
         ({"heartbeat": {"timeout": "10m"}}, "heartbeat.receiver"),
         ({"limits": {"labels_per_alert": 0}}, "limits.labels_per_alert"),
         ({"limits": {"max_alerts": 5}}, "limits.max_alerts"),
+        ({"server": {"read_timeout_seconds": 0}}, "server.read_timeout_seconds"),
     ],
     ids=[
         "not-a-duration",
@@ -168,6 +169,7 @@ def test_durations_read_like_prometheus_ones(written: object, seconds: float) ->
         "no-receiver",
         "zero-limit",
         "unknown-limit",
+        "zero-read-timeout",
     ],
 )
 def test_bad_delivery_settings_name_the_key(data: dict[str, object], path: str) -> None:
