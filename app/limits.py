@@ -6,7 +6,7 @@ clipped.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
 from app.card_context import clip
@@ -33,36 +33,39 @@ def enforce_limits(notification: Notification, limits: Limits) -> Notification:
             f"{limits.alerts_per_notification} per notification (limits.alerts_per_notification)",
             413,
         )
+    # One pass, and only len() per name and value: it runs on every request, over every label.
+    too_long = 0
     for where, pairs in _label_sets(notification):
-        if problem := _problem(pairs, limits):
-            raise InvalidPayload(f"{'.'.join(map(str, where))}: {problem}", 422)
-    return _clip_values(notification, limits.label_value_chars)
+        if len(pairs) > limits.labels_per_alert or _longest(pairs) > limits.label_name_chars:
+            raise InvalidPayload(f"{'.'.join(map(str, where))}: {_problem(pairs, limits)}", 422)
+        too_long += _longest(pairs.values()) > limits.label_value_chars
+    if not too_long:
+        return notification
+    return _clip_values(notification, limits.label_value_chars, too_long)
 
 
-def _problem(pairs: dict[str, str], limits: Limits) -> str | None:
+def _problem(pairs: dict[str, str], limits: Limits) -> str:
     if len(pairs) > limits.labels_per_alert:
         return (
             f"{len(pairs)} entries exceed the limit of {limits.labels_per_alert} "
             "(limits.labels_per_alert)"
         )
-    longest = max(map(len, pairs), default=0)
-    if longest > limits.label_name_chars:
-        return (
-            f"a name of {longest} characters exceeds the limit of {limits.label_name_chars} "
-            "(limits.label_name_chars)"
-        )
-    return None
+    return (
+        f"a name of {_longest(pairs)} characters exceeds the limit of {limits.label_name_chars} "
+        "(limits.label_name_chars)"
+    )
 
 
-def _clip_values(notification: Notification, limit: int) -> Notification:
+def _longest(texts: Iterable[str]) -> int:
+    return len(max(texts, key=len, default=""))
+
+
+def _clip_values(notification: Notification, limit: int, clipped: int) -> Notification:
     # Clipped and accepted, not refused: Alertmanager never retries a 4xx, so a refusal would
     # lose every alert of the group over one long annotation, while a card shows far less of a
     # value than this anyway. The body limit already bounds the memory; this bounds what routing
     # matches against, the outbox stores and a template walks. Clipping is deterministic, so an
     # HA peer's copy still de-duplicates against the first.
-    clipped = sum(_too_long(pairs, limit) for _, pairs in _label_sets(notification))
-    if not clipped:
-        return notification
     log.warning(
         "clipped values longer than %d characters (limits.label_value_chars) in %d label sets",
         limit,
@@ -81,12 +84,8 @@ def _clip_values(notification: Notification, limit: int) -> Notification:
     )
 
 
-def _too_long(pairs: dict[str, str], limit: int) -> bool:
-    return max(map(len, pairs.values()), default=0) > limit
-
-
 def _clipped(pairs: dict[str, str], limit: int) -> dict[str, str]:
-    if not _too_long(pairs, limit):
+    if _longest(pairs.values()) <= limit:
         return pairs
     return {name: clip(value, limit) for name, value in pairs.items()}
 
