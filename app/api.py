@@ -1,12 +1,16 @@
 """HTTP endpoints: /alertmanager[/{receiver}], /kube-eventer[/{receiver}], /status, /metrics.
 
 Answers: 200 once everything is queued; 4xx only for input a retry cannot fix (400 malformed,
-401 credentials, 404 receiver, 413 size, 422 shape); 503 when the outbox cannot take it, so
-Alertmanager retries. kube-eventer counts anything but exactly 200 as a failure.
+401 credentials, 404 receiver, 408 body not all sent within server.read_timeout_seconds, 413 too
+large: body over server.max_body_bytes or more alerts than limits.alerts_per_notification, 422
+shape: also a label set over limits.labels_per_alert or limits.label_name_chars); 503 when the
+outbox cannot take it, so Alertmanager retries. kube-eventer counts anything but exactly 200 as a
+failure. A value over limits.label_value_chars is clipped, not refused (app/limits.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hmac
 import logging
@@ -19,7 +23,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.bridge import Bridge
-from app.config import InboundAuth
+from app.config import InboundAuth, Limits, Server
 from app.models import Notification
 from app.outbox import OutboxFull
 from app.sources import InvalidPayload
@@ -32,10 +36,13 @@ access_log = logging.getLogger("alertbridge.access")
 
 
 class Refused(Exception):
-    def __init__(self, status_code: int, message: str) -> None:
+    def __init__(
+        self, status_code: int, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.message = message
+        self.headers = headers or {}
 
 
 def bridge_of(request: Request) -> Bridge:
@@ -43,16 +50,29 @@ def bridge_of(request: Request) -> Bridge:
     return bridge
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refusing with 413 as soon as it is known to exceed `limit` bytes."""
+async def read_body(request: Request, server: Server) -> bytes:
+    """The body, refusing with 413 as soon as it is known to exceed server.max_body_bytes, and
+    with 408 when it has not all arrived server.read_timeout_seconds after we began reading."""
+    limit, seconds = server.max_body_bytes, server.read_timeout_seconds
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise Refused(413, f"body of {declared} bytes exceeds the limit of {limit} bytes")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise Refused(413, f"body exceeds the limit of {limit} bytes")
+    # One deadline for the whole body, not per chunk: a client trickling a byte a second would
+    # never trip an idle timeout. uvicorn (h11) has no body timeout of its own.
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise Refused(413, f"body exceeds the limit of {limit} bytes")
+    except TimeoutError:
+        # Connection: close, or uvicorn keeps the connection open for the rest of the body.
+        raise Refused(
+            408,
+            f"body not received within {seconds:g} s (server.read_timeout_seconds)",
+            {"Connection": "close"},
+        ) from None
     return bytes(body)
 
 
@@ -84,7 +104,7 @@ def check_auth(request: Request, auth: InboundAuth) -> None:
 async def receive(
     request: Request,
     source: str,
-    parse: Callable[[bytes], Notification],
+    parse: Callable[[bytes, Limits], Notification],
     receiver: str | None,
 ) -> Response:
     bridge = bridge_of(request)
@@ -92,11 +112,13 @@ async def receive(
         check_auth(request, bridge.config.server.auth)
         if receiver is not None and bridge.config.receiver(receiver) is None:
             raise Refused(404, f"no receiver named {receiver!r}")
-        body = await read_body(request, bridge.config.server.max_body_bytes)
-        notification = parse(body)
+        body = await read_body(request, bridge.config.server)
+        notification = parse(body, bridge.config.limits)
         accepted = await bridge.accept(notification, source, receiver)
     except Refused as exc:
-        return refuse(bridge, source, exc.status_code, exc.message)
+        refusal = refuse(bridge, source, exc.status_code, exc.message)
+        refusal.headers.update(exc.headers)
+        return refusal
     except InvalidPayload as exc:
         return refuse(bridge, source, exc.status_code, exc.message)
     except OutboxFull as exc:

@@ -30,6 +30,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("alertbridge")
 DEFAULT_PORT = 8080
+# How long an idle connection stays open after an answer. Longer than the senders' own idle
+# timeout (Alertmanager's HTTP client, prometheus/common config/http_config.go: 5 minutes; Go's
+# DefaultTransport, which kube-eventer uses: 90 s), so the sender always closes first: a sender
+# never writes a notification onto a connection we are closing, which it would see as an error
+# (kube-eventer never retries). uvicorn's default of 5 s would make that race possible.
+KEEP_ALIVE_SECONDS = 310
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,6 +120,9 @@ def serve(args: argparse.Namespace) -> int:
     # answers) finish, then the lifespan gives sends in flight delivery.shutdown_grace.
     # gc.freeze: what imports and start-up built lives as long as the process; left in the
     # collector it made each full collection a 70 ms pause of the event loop (ack latency).
+    # Slow clients: a body must arrive within server.read_timeout_seconds (api.read_body: 408).
+    # No limit_concurrency: beyond it uvicorn answers 503 to every request, /status included, so
+    # a pile of idle connections would take the health check down with it.
     gc.freeze()
     try:
         uvicorn.run(
@@ -123,6 +132,7 @@ def serve(args: argparse.Namespace) -> int:
             access_log=False,
             log_config=None,
             workers=1,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
             timeout_graceful_shutdown=math.ceil(config.delivery.shutdown_grace),
         )
     finally:

@@ -26,6 +26,9 @@ Platform = Literal["feishu", "dingtalk", "wecom", "console"]
 # "the pipeline works" alerts that should never page a chat group.
 DEFAULT_FILTERS = [{"matchers": ["alertname =~ Watchdog|DeadMansSnitch"]}]
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+# Alertmanager and kube-eventer send a body in milliseconds on a cluster network: a request
+# still unfinished after this is a stalled or hostile client, answered 408 (issue 6).
+DEFAULT_READ_TIMEOUT_SECONDS = 15.0
 ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # Prometheus-style durations ("90s", "10m", "1h30m", "500ms"); a bare number is seconds.
 DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -140,6 +143,7 @@ class Server(Strict):
     # cut, but every answer waits on the disk's fsync tail (README, "The outbox").
     fsync_before_answer: bool = False
     send_timeout_seconds: float = Field(default=10.0, gt=0)
+    read_timeout_seconds: float = Field(default=DEFAULT_READ_TIMEOUT_SECONDS, gt=0)
 
     @field_validator("path_prefix")
     @classmethod
@@ -159,6 +163,19 @@ class Server(Strict):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
+
+
+class Limits(Strict):
+    """What one inbound notification may hold (app/limits.py enforces it).
+
+    Generous on purpose: Alertmanager's own max_alerts defaults to 0 (unlimited) and a big group
+    holds thousands of alerts; a kube-prometheus alert has 10-20 labels and annotations.
+    """
+
+    alerts_per_notification: int = Field(default=10_000, gt=0)  # beyond it: 413
+    labels_per_alert: int = Field(default=128, gt=0)  # labels, and annotations, each; 422
+    label_name_chars: int = Field(default=1024, gt=0)  # a longer name: 422
+    label_value_chars: int = Field(default=16 * 1024, gt=0)  # a longer value is clipped
 
 
 class Delivery(Strict):
@@ -188,6 +205,7 @@ class Heartbeat(Strict):
 
 class Config(Strict):
     server: Server = Field(default_factory=Server)
+    limits: Limits = Field(default_factory=Limits)
     delivery: Delivery = Field(default_factory=Delivery)
     storm: Storm = Field(default_factory=Storm)
     dedup: Dedup = Field(default_factory=Dedup)

@@ -52,11 +52,11 @@ MakeService = Callable[..., Awaitable[Service]]
 async def service() -> AsyncIterator[MakeService]:
     contexts: list[Any] = []
 
-    async def make(**server: Any) -> Service:
+    async def make(limits: dict[str, int] | None = None, **server: Any) -> Service:
         bots = FakeBots()
         for platform in ("feishu", "dingtalk", "wecom"):
             add_bot(bots, platform, TOKENS[platform])
-        config = parse_config(base_config(**server), environ={})
+        config = parse_config({**base_config(**server), "limits": limits or {}}, environ={})
         app = create_app(config, transport=httpx.ASGITransport(app=bots.app))
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()
@@ -139,6 +139,46 @@ async def test_bad_input_gets_a_clear_4xx_and_disturbs_nothing(service: MakeServ
     assert 'alertbridge_notifications_rejected_total{source="alertmanager",status="422"} 1.0' in (
         metrics
     )
+
+
+KUBE_EVENTS = json.dumps([{"reason": "BackOff", "message": "a"}, {"reason": "Failed"}]).encode()
+
+
+@pytest.mark.parametrize(
+    ("limits", "path", "body", "status", "fragment"),
+    [
+        ({"alerts_per_notification": 1}, "/alertmanager", FIRING, 413, "alerts_per_notification"),
+        ({"alerts_per_notification": 1}, "/kube-eventer", KUBE_EVENTS, 413, "2 events exceed"),
+        ({"labels_per_alert": 2}, "/alertmanager", FIRING, 422, "limits.labels_per_alert"),
+        ({"label_name_chars": 5}, "/alertmanager", FIRING, 422, "limits.label_name_chars"),
+    ],
+    ids=["alerts", "kube-events", "labels", "label-name"],
+)
+async def test_a_notification_over_a_limit_gets_a_4xx_naming_the_limit(
+    service: MakeService,
+    limits: dict[str, int],
+    path: str,
+    body: bytes,
+    status: int,
+    fragment: str,
+) -> None:
+    client, bots = await service(limits=limits)
+    await expect_error(await client.post(path, content=body), status, fragment)
+    source = path.strip("/")
+    metrics = (await client.get("/metrics")).text
+    assert f'rejected_total{{source="{source}",status="{status}"}} 1.0' in metrics
+    assert bots.received == []
+
+
+async def test_a_value_over_the_limit_is_clipped_and_delivered(service: MakeService) -> None:
+    client, bots = await service(limits={"label_value_chars": 12})
+    response = await client.post("/alertmanager/wecom-ops", content=FIRING)
+    assert response.status_code == 200, response.text
+    await bots.wait_for(lambda: len(bots.received) == 1, timeout=5)
+    summary = json.loads(FIRING)["alerts"][0]["annotations"]["summary"]
+    text = bots.received[0].body["markdown"]["content"]
+    assert summary[:11] + "…" in text
+    assert summary not in text
 
 
 def basic(user: str, password: str) -> str:

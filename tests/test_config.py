@@ -157,8 +157,20 @@ def test_durations_read_like_prometheus_ones(written: object, seconds: float) ->
         ({"dedup": {"windw": "5m"}}, "dedup.windw"),
         ({"heartbeat": {"receiver": "nobody"}}, "heartbeat.receiver"),
         ({"heartbeat": {"timeout": "10m"}}, "heartbeat.receiver"),
+        ({"limits": {"labels_per_alert": 0}}, "limits.labels_per_alert"),
+        ({"limits": {"max_alerts": 5}}, "limits.max_alerts"),
+        ({"server": {"read_timeout_seconds": 0}}, "server.read_timeout_seconds"),
     ],
-    ids=["not-a-duration", "zero", "unknown-key", "unknown-receiver", "no-receiver"],
+    ids=[
+        "not-a-duration",
+        "zero",
+        "unknown-key",
+        "unknown-receiver",
+        "no-receiver",
+        "zero-limit",
+        "unknown-limit",
+        "zero-read-timeout",
+    ],
 )
 def test_bad_delivery_settings_name_the_key(data: dict[str, object], path: str) -> None:
     with pytest.raises(ConfigError, match=path.replace(".", r"\.")):

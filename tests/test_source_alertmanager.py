@@ -1,4 +1,5 @@
-"""Alertmanager webhook v4 bodies → Notification, and 400/422 for bodies that are not."""
+"""Alertmanager webhook v4 bodies → Notification, 400/422 for bodies that are not, and the
+limits on alerts, labels and values (413/422, or clipped)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from app.config import Limits
 from app.sources import InvalidPayload
 from app.sources.alertmanager import AlertmanagerPayload, parse_alertmanager, to_notification
 
@@ -220,3 +222,118 @@ def test_reads_go_rfc3339nano_times(raw: str | None, expected: datetime | None) 
     n = parse_alertmanager(encode(_with_alert(startsAt=raw)))
 
     assert n.alerts[0].starts_at == expected
+
+
+SMALL = Limits(
+    alerts_per_notification=3, labels_per_alert=4, label_name_chars=10, label_value_chars=20
+)
+
+
+def _alerts(count: int) -> list[dict[str, Any]]:
+    return [{"status": "firing", "labels": {"alertname": f"A{i}"}} for i in range(count)]
+
+
+def _labels(count: int) -> dict[str, str]:
+    return {f"l{i}": "v" for i in range(count)}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        (
+            minimal(alerts=_alerts(4)),
+            413,
+            "4 alerts exceed the limit of 3 per notification (limits.alerts_per_notification)",
+        ),
+        (
+            minimal(alerts=[*_alerts(1), {"status": "firing", "labels": _labels(5)}]),
+            422,
+            "alerts.1.labels: 5 entries exceed the limit of 4 (limits.labels_per_alert)",
+        ),
+        (
+            _with_alert(annotations=_labels(5)),
+            422,
+            "alerts.0.annotations: 5 entries exceed the limit of 4 (limits.labels_per_alert)",
+        ),
+        (
+            minimal(commonLabels=_labels(5)),
+            422,
+            "commonLabels: 5 entries exceed the limit of 4 (limits.labels_per_alert)",
+        ),
+        (
+            _with_alert(labels={"n" * 11: "v"}),
+            422,
+            "alerts.0.labels: a name of 11 characters exceeds the limit of 10 "
+            "(limits.label_name_chars)",
+        ),
+    ],
+    ids=[
+        "too-many-alerts",
+        "too-many-labels",
+        "too-many-annotations",
+        "too-many-common-labels",
+        "label-name-too-long",
+    ],
+)
+def test_refuses_what_exceeds_a_limit_naming_the_limit(
+    body: dict[str, Any], status: int, message: str
+) -> None:
+    with pytest.raises(InvalidPayload) as caught:
+        parse_alertmanager(encode(body), SMALL)
+
+    assert (caught.value.status_code, caught.value.message) == (status, message)
+
+
+def test_accepts_what_is_exactly_at_each_limit() -> None:
+    alerts = [*_alerts(2), {"status": "firing", "labels": {"n" * 10: "v" * 20, **_labels(3)}}]
+
+    n = parse_alertmanager(encode(minimal(alerts=alerts, commonLabels=_labels(4))), SMALL)
+
+    assert len(n.alerts) == 3
+    assert n.alerts[2].labels["n" * 10] == "v" * 20
+
+
+def test_never_echoes_a_too_long_label_name() -> None:
+    name = "secret_token_" + "x" * 2000
+
+    with pytest.raises(InvalidPayload) as caught:
+        parse_alertmanager(encode(_with_alert(labels={name: "v"})))
+
+    assert caught.value.status_code == 422
+    assert "limits.label_name_chars" in caught.value.message
+    assert "secret_token_" not in caught.value.message
+
+
+def test_clips_too_long_values_and_keeps_the_alert() -> None:
+    long = "0123456789" * 5
+    body = minimal(
+        alerts=[{"status": "firing", "labels": {"pod": long}, "annotations": {"text": long}}],
+        commonLabels={"pod": long},
+        groupLabels={"short": "kept"},
+    )
+
+    n = parse_alertmanager(encode(body), SMALL)
+
+    clipped = long[:19] + "…"
+    assert n.alerts[0].labels == {"pod": clipped}
+    assert n.alerts[0].annotations == {"text": clipped}
+    # Common labels clip exactly like the alerts' own, so they still say what all alerts share.
+    assert n.common_labels == {"pod": clipped}
+    assert n.group_labels == {"short": "kept"}
+
+
+def test_default_limits_take_a_group_of_ten_thousand_alerts_with_long_annotations() -> None:
+    alert = {
+        "status": "firing",
+        "labels": _labels(60),
+        "annotations": {"description": "d" * 16 * 1024, **_labels(60)},
+    }
+    body = minimal(alerts=[alert, *_alerts(9_999)])
+
+    n = parse_alertmanager(encode(body))
+
+    assert len(n.alerts) == 10_000
+    assert n.alerts[0].annotations["description"] == "d" * 16 * 1024
+    with pytest.raises(InvalidPayload) as caught:
+        parse_alertmanager(encode(minimal(alerts=_alerts(10_001))))
+    assert caught.value.status_code == 413

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.config import Limits
 from app.models import Alert
 from app.sources import InvalidPayload
 from app.sources.kube_eventer import parse_kube_eventer
@@ -322,6 +323,31 @@ def test_rejects_bodies_without_an_event(body: bytes, status: int, message: str)
 
     assert caught.value.status_code == status
     assert message in caught.value.message
+
+
+def test_refuses_more_events_than_the_limit_with_413() -> None:
+    events = [{"reason": "BackOff", "message": f"m{i}"} for i in range(3)]
+
+    with pytest.raises(InvalidPayload) as caught:
+        parse_kube_eventer(json.dumps(events).encode(), Limits(alerts_per_notification=2))
+
+    assert caught.value.status_code == 413
+    assert caught.value.message == (
+        "3 events exceed the limit of 2 per notification (limits.alerts_per_notification)"
+    )
+
+
+def test_clips_a_too_long_message_and_keeps_the_event() -> None:
+    message = "Back-off restarting failed container " + "x" * 20_000
+
+    n = parse_kube_eventer(default_body(message=message))
+
+    (alert,) = n.alerts
+    clipped = alert.annotations["message"]
+    assert len(clipped) == Limits().label_value_chars
+    assert clipped == message[: len(clipped) - 1] + "…"
+    assert n.common_annotations == alert.annotations
+    assert alert.labels["reason"] == "BackOff"
 
 
 # Message text as the sink leaves it: every `"` deleted, everything else (\, newlines, tabs) raw.

@@ -9,8 +9,9 @@ from __future__ import annotations
 class InvalidPayload(Exception):
     """A request body that no retry can fix.
 
-    `status_code` is 400 when the body is not parseable at all (bad JSON, bad encoding) and 422
-    when it parses but has the wrong shape; `message` says where, without echoing the body.
+    `status_code` is 400 when the body is not parseable at all (bad JSON, bad encoding), 413 when
+    it holds more alerts than the limit and 422 when it parses but has the wrong shape (a label
+    set over its limits included); `message` says where, without echoing the body.
     """
 
     def __init__(self, message: str, status_code: int) -> None:

@@ -22,6 +22,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from app.config import Limits
+from app.limits import DEFAULT_LIMITS, enforce_limits
 from app.models import Alert, Notification, Status
 from app.sources import InvalidPayload
 
@@ -143,8 +145,9 @@ def _to_alert(alert: AlertmanagerAlert) -> Alert:
     )
 
 
-def parse_alertmanager(body: bytes) -> Notification:
-    """The Notification in an Alertmanager webhook body; InvalidPayload (400 or 422) if none."""
+def parse_alertmanager(body: bytes, limits: Limits = DEFAULT_LIMITS) -> Notification:
+    """The Notification in an Alertmanager webhook body, within `limits`; InvalidPayload (400,
+    413 or 422) if there is none."""
     try:
         data = json.loads(body)
     except json.JSONDecodeError as exc:
@@ -156,9 +159,10 @@ def parse_alertmanager(body: bytes) -> Notification:
     except (ValueError, RecursionError):  # json's int digit limit, or the recursion limit
         raise InvalidPayload("unreadable JSON: number too long or nesting too deep", 400) from None
     try:
-        return to_notification(AlertmanagerPayload.model_validate(data))
+        payload = AlertmanagerPayload.model_validate(data)
     except ValidationError as exc:
         raise InvalidPayload(describe_errors(exc), 422) from None
+    return enforce_limits(to_notification(payload), limits)
 
 
 def describe_errors(exc: ValidationError) -> str:

@@ -13,6 +13,8 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from app.config import Limits
+from app.limits import DEFAULT_LIMITS, enforce_limits
 from app.models import Alert, Notification
 from app.sources import InvalidPayload
 
@@ -70,20 +72,22 @@ _JSON_ESCAPES = frozenset('"\\/bfnrt')
 _GO_ESCAPES = {"a": "\a", "v": "\v"}
 
 
-def parse_kube_eventer(body: bytes) -> Notification:
-    """The Notification in a kube-eventer body; InvalidPayload (400/422) if there is none."""
+def parse_kube_eventer(body: bytes, limits: Limits = DEFAULT_LIMITS) -> Notification:
+    """The Notification in a kube-eventer body, within `limits`; InvalidPayload (400, 413 or 422)
+    if there is none."""
     text = body.decode("utf-8", errors="replace").removeprefix("\ufeff")
     if not text.strip():
         raise InvalidPayload("empty body: expected a kube-eventer event", 400)
     events = _load_events(text)
     alerts = [_to_alert(event, _where(i, len(events))) for i, event in enumerate(events)]
-    return Notification(
+    notification = Notification(
         kind="event",
         status="firing",
         alerts=alerts,
         common_labels=_shared([a.labels for a in alerts]),
         common_annotations=_shared([a.annotations for a in alerts]),
     )
+    return enforce_limits(notification, limits)
 
 
 def _load_events(text: str) -> list[dict[str, Any]]:
