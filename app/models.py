@@ -65,19 +65,33 @@ class Notification:
         )
 
 
-def notification_to_json(notification: Notification) -> str:
-    """The notification as JSON, as the outbox stores it beside each message (for digests)."""
+def notification_to_json(notification: Notification, encoded: dict[int, str] | None = None) -> str:
+    """The notification as JSON, as the outbox stores it beside each message (for digests).
+
+    `encoded` (alert id() → its JSON) lets the caller encode each alert once when one request
+    queues the same alerts for several receivers: the alerts must outlive that dict.
+    """
     # By hand: dataclasses.asdict deep-copies every dict and costs more than the commit.
-    fields = {f: getattr(notification, f) for f in NOTIFICATION_FIELDS}
-    fields["alerts"] = [
-        {
+    cache = {} if encoded is None else encoded
+    alerts = ",".join(_alert_json(alert, cache) for alert in notification.alerts)
+    head = json.dumps(
+        {f: getattr(notification, f) for f in NOTIFICATION_FIELDS},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return f'{head[:-1]},"alerts":[{alerts}]}}'
+
+
+def _alert_json(alert: Alert, cache: dict[int, str]) -> str:
+    text = cache.get(id(alert))
+    if text is None:
+        fields = {
             **{f: getattr(alert, f) for f in ALERT_FIELDS},
             "starts_at": _iso(alert.starts_at),
             "ends_at": _iso(alert.ends_at),
         }
-        for alert in notification.alerts
-    ]
-    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+        text = cache[id(alert)] = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+    return text
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -177,9 +177,10 @@ class Row:
     hold_until: float
 
     @classmethod
-    def of(cls, entry: Entry) -> Row:
+    def of(cls, entry: Entry, encoded: dict[int, str] | None = None) -> Row:
+        """`encoded`: see notification_to_json."""
         message = "" if entry.message is None else json.dumps(entry.message, ensure_ascii=False)
-        about = notification_to_json(entry.notification)
+        about = notification_to_json(entry.notification, encoded)
         new_id = uuid.uuid4().hex
         return cls(new_id, message, about, entry.fold_key, entry.replaces, entry.hold_until)
 

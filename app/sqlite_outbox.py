@@ -93,8 +93,10 @@ class SqliteOutbox:
         seen_key: str = "",
         unless_seen_since: float | None = None,
     ) -> list[str] | None:
+        encoded: dict[int, str] = {}  # alerts routed to several receivers are encoded once
         rows = {
-            receiver: [Row.of(entry) for entry in entries] for receiver, entries in batch.items()
+            receiver: [Row.of(entry, encoded) for entry in entries]
+            for receiver, entries in batch.items()
         }
         now = self.clock()
 
