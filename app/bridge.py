@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +67,7 @@ class Bridge:
         redactor: Redactor | None = None,
         outbox: Outbox | None = None,
         clock: Callable[[], float] = time.time,
+        cards: Mapping[str, str] | None = None,  # the checked cards of a load: render.Renderer
     ) -> None:
         self.config = config
         self.config_source = config_source
@@ -80,6 +81,7 @@ class Bridge:
         self.renderer = Renderer(
             timezone=server.timezone,
             cards_dir=server.cards_dir,
+            cards=cards,
             alertmanager_url=server.alertmanager_url,
             on_template_error=self.template_failed,
         )
