@@ -226,3 +226,18 @@ class Bridge:
             await asyncio.gather(self.heartbeat_task, return_exceptions=True)
         grace = self.config.delivery.shutdown_grace if grace is None else grace
         await stop_workers(list(self.workers.values()), grace)
+
+    def successor(
+        self, config: Config, config_source: str, cards: Mapping[str, str] | None
+    ) -> Bridge:
+        """The bridge for a reloaded config: the same outbox (queued messages carry over),
+        metrics, redactor and clock. Not started; app/reload.py swaps it in."""
+        return Bridge(
+            config,
+            config_source=config_source,
+            metrics=self.metrics,
+            redactor=self.redactor,
+            outbox=self.outbox,
+            clock=self.clock,
+            cards=cards,
+        )

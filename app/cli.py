@@ -96,6 +96,7 @@ def serve(args: argparse.Namespace) -> int:
     from app.config_files import load_checked
     from app.main import create_app
     from app.outbox_db import outbox_path
+    from app.reload import Reloader
 
     redactor = Redactor()
     setup_logging(args.log_level, redactor)
@@ -106,7 +107,8 @@ def serve(args: argparse.Namespace) -> int:
     bridge = Bridge(
         config, config_source=source, redactor=redactor, outbox=outbox, cards=loaded.cards
     )
-    app = create_app(config, config_source=source, bridge=bridge)
+    reloader = Reloader(args.config, loaded, bridge.metrics)
+    app = create_app(config, config_source=source, bridge=bridge, reloader=reloader)
     names = ", ".join(f"{r.name} ({r.platform})" for r in config.receivers)
     log.info(
         "alertbridge %s: config from %s (digest %s); receivers: %s",
