@@ -172,7 +172,7 @@ def health_router() -> APIRouter:
 
     @router.get("/status")
     async def status(request: Request) -> dict[str, Any]:
-        return status_report(bridge_of(request))
+        return status_report(bridge_of(request), request.app.state.reloader)
 
     @router.get("/metrics")
     async def metrics(request: Request) -> Response:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -70,6 +70,7 @@ class Bridge:
         redactor: Redactor | None = None,
         outbox: Outbox | None = None,
         clock: Callable[[], float] = time.time,
+        cards: Mapping[str, str] | None = None,  # the checked cards of a load: render.Renderer
     ) -> None:
         self.config = config
         self.config_source = config_source
@@ -83,6 +84,7 @@ class Bridge:
         self.renderer = Renderer(
             timezone=server.timezone,
             cards_dir=server.cards_dir,
+            cards=cards,
             alertmanager_url=server.alertmanager_url,
             on_template_error=self.template_failed,
         )
@@ -222,3 +224,18 @@ class Bridge:
             await asyncio.gather(self.heartbeat_task, return_exceptions=True)
         grace = self.config.delivery.shutdown_grace if grace is None else grace
         await stop_workers(list(self.workers.values()), grace)
+
+    def successor(
+        self, config: Config, config_source: str, cards: Mapping[str, str] | None
+    ) -> Bridge:
+        """The bridge for a reloaded config: the same outbox (queued messages carry over),
+        metrics, redactor and clock. Not started; app/reload.py swaps it in."""
+        return Bridge(
+            config,
+            config_source=config_source,
+            metrics=self.metrics,
+            redactor=self.redactor,
+            outbox=self.outbox,
+            clock=self.clock,
+            cards=cards,
+        )

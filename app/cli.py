@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app import __version__
-from app.config import Config, ConfigError, Receiver, Server, default_config, load_config
+from app.config import (
+    EMBEDDED_DEFAULT,
+    Config,
+    ConfigError,
+    Receiver,
+    Server,
+    default_config,
+    load_config,
+)
 from app.logformat import LOG_FORMATS
 from app.logsetup import LOG_FORMAT_ENV, chosen_log_format, setup_logging
 from app.redaction import Redactor
@@ -92,8 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def obtain_config(path: Path | None) -> tuple[Config, str]:
+    """The config alone, cards unchecked: `render` is how a broken card is looked at."""
     if path is None:
-        return default_config(), "embedded default"
+        return default_config(), EMBEDDED_DEFAULT
     return load_config(path), str(path)
 
 
@@ -101,18 +110,30 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.bridge import Bridge, open_outbox
+    from app.config_files import load_checked
     from app.main import create_app
     from app.outbox_db import outbox_path
+    from app.reload import Reloader
 
     redactor = Redactor()
     setup_logging(args.log_level, redactor, chosen_log_format(args.log_format))
-    config, source = obtain_config(args.config)
+    loaded = load_checked(args.config)
+    config, source = loaded.config, loaded.source
     args.data_dir.mkdir(parents=True, exist_ok=True)
     outbox = open_outbox(config, outbox_path(args.data_dir))
-    bridge = Bridge(config, config_source=source, redactor=redactor, outbox=outbox)
-    app = create_app(config, config_source=source, bridge=bridge)
+    bridge = Bridge(
+        config, config_source=source, redactor=redactor, outbox=outbox, cards=loaded.cards
+    )
+    reloader = Reloader(args.config, loaded, bridge.metrics)
+    app = create_app(config, config_source=source, bridge=bridge, reloader=reloader)
     names = ", ".join(f"{r.name} ({r.platform})" for r in config.receivers)
-    log.info("alertbridge %s: config from %s; receivers: %s", __version__, source, names)
+    log.info(
+        "alertbridge %s: config from %s (digest %s); receivers: %s",
+        __version__,
+        source,
+        loaded.digest,
+        names,
+    )
     log.info("outbox %s: %d message(s) pending", outbox_path(args.data_dir), pending(bridge))
     # access_log=False: uvicorn's access log prints query strings, which may carry credentials;
     # api.py logs method, path and status instead. log_config=None keeps our redacting handler.
@@ -145,8 +166,15 @@ def pending(bridge: Bridge) -> int:
 
 
 def check_config(args: argparse.Namespace) -> int:
-    config = load_config(args.path)
-    print(f"{args.path}: OK, {len(config.receivers)} receiver(s), {len(config.routes)} route(s)")
+    """The checks of start-up and of every reload: the YAML, then the cards on the samples."""
+    from app.config_files import load_checked
+
+    loaded = load_checked(args.path)
+    config = loaded.config
+    print(
+        f"{args.path}: OK, {len(config.receivers)} receiver(s), {len(config.routes)} route(s), "
+        f"digest {loaded.digest}"
+    )
     return 0
 
 

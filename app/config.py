@@ -305,12 +305,23 @@ def describe_errors(exc: ValidationError) -> str:
 
 
 def load_config(path: Path, environ: dict[str, str] | None = None) -> Config:
+    return parse_config_bytes(read_config(path), path, environ)
+
+
+def read_config(path: Path) -> bytes:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+
+
+def parse_config_bytes(raw: bytes, path: Path, environ: dict[str, str] | None = None) -> Config:
+    """The config in `raw`, as read from `path` (named in errors). A reload parses the very bytes
+    it fingerprints, so what /status reports is what was parsed."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config {path} is not UTF-8 (byte {exc.start})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"config {path} is not valid YAML: {yaml_problem(exc)}") from None
     return parse_config(data, environ)
@@ -327,6 +338,7 @@ def yaml_problem(exc: yaml.YAMLError) -> str:
 
 
 ENV_PLATFORMS: tuple[Platform, ...] = ("feishu", "dingtalk", "wecom")
+EMBEDDED_DEFAULT = "embedded default"  # where the config came from, said without a file
 
 
 def default_config(environ: dict[str, str] | None = None) -> Config:

@@ -156,3 +156,11 @@ class HeartbeatMonitor:
             "missing_since": self.state.missing_since,
             "deadline": self.deadline(),
         }
+
+    def continue_from(self, previous: HeartbeatMonitor) -> None:
+        """After a config reload: the same state, and silence still measured from start-up, so
+        reloading neither hides an overdue heartbeat nor raises a false alarm. The state object
+        is shared: a request still finishing on the old config records its beat here too."""
+        self.started_at = previous.started_at
+        self.state = previous.state
+        self.update_metrics()

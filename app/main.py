@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import httpx
 from fastapi import FastAPI
@@ -11,7 +12,10 @@ from fastapi import FastAPI
 from app import __version__
 from app.api import install_routes
 from app.bridge import Bridge
-from app.config import Config, Server
+from app.config import EMBEDDED_DEFAULT, Config, Server
+
+if TYPE_CHECKING:
+    from app.reload import Reloader
 
 # Bots answer in well under a second; a hung connection must not stall a receiver's queue.
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -25,12 +29,14 @@ def http_timeout(server: Server) -> httpx.Timeout:
 def create_app(
     config: Config,
     *,
-    config_source: str = "embedded default",
+    config_source: str = EMBEDDED_DEFAULT,
     transport: httpx.AsyncBaseTransport | None = None,
     bridge: Bridge | None = None,
+    reloader: Reloader | None = None,
 ) -> FastAPI:
     """`transport` lets tests route the senders to an in-process fake bot server. Without a
-    `bridge`, the outbox lives in memory (the service passes one over its --data-dir file)."""
+    `bridge`, the outbox lives in memory (the service passes one over its --data-dir file).
+    With a `reloader`, SIGHUP and changed files replace `app.state.bridge` (app/reload.py)."""
     bridge = bridge or Bridge(config, config_source=config_source)
 
     @asynccontextmanager
@@ -38,10 +44,15 @@ def create_app(
         timeout = http_timeout(config.server)
         async with httpx.AsyncClient(timeout=timeout, transport=transport) as client:
             bridge.start(client)
+            if reloader is not None:
+                reloader.start(app, client)
             try:
                 yield
             finally:
-                await bridge.stop()
+                if reloader is not None:
+                    await reloader.stop()
+                current: Bridge = app.state.bridge  # a reload may have replaced the first one
+                await current.stop()
 
     # The schema lists every inbound route, secret path prefix and all: it and the docs pages
     # live behind that prefix too.
@@ -55,5 +66,6 @@ def create_app(
         redoc_url=f"{prefix}/redoc",
     )
     app.state.bridge = bridge
+    app.state.reloader = reloader
     install_routes(app, config.server.path_prefix)
     return app

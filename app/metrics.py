@@ -131,3 +131,19 @@ class Metrics:
             "Inbound requests with missing or wrong credentials.",
             registry=r,
         )
+        self.config_reloads = Counter(
+            "alertbridge_config_reloads_total",
+            "Config reloads (SIGHUP or changed files), by result: success or failure.",
+            ["result"],
+            registry=r,
+        )
+        self.config_last_reload_successful = Gauge(
+            "alertbridge_config_last_reload_successful",
+            "1 unless the last reload was rejected (the config before it is still in force).",
+            registry=r,
+        )
+        # Both series exist from the start, so increase() sees the first failure, and a process
+        # that never reloaded counts as good.
+        for result in ("success", "failure"):
+            self.config_reloads.labels(result)
+        self.config_last_reload_successful.set(1)

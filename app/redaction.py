@@ -42,8 +42,10 @@ class Redactor:
         self.update(secrets)
 
     def update(self, secrets: Iterable[str]) -> None:
-        """Replace the known secrets (after a config load); URLs contribute their token parts."""
-        found: set[str] = set()
+        """Add the secrets of a config load; URLs contribute their token parts. Those of an
+        earlier load stay: after a reload, the old workers' last sends and errors still name
+        them, and a secret once known is never worth printing."""
+        found: set[str] = set(self.secrets)
         for secret in secrets:
             for piece in url_secrets(secret) if "://" in secret else [secret]:
                 if len(piece) >= MIN_SECRET_CHARS and piece not in GENERIC_PATH_PARTS:

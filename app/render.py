@@ -5,13 +5,13 @@ split to the platform's size limit, falling back to the built-in card and then t
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
+from jinja2 import BaseLoader, ChoiceLoader, DictLoader, FileSystemLoader
 from jinja2.sandbox import SandboxedEnvironment
 
 import app
@@ -69,17 +69,26 @@ class Renderer:
         *,
         timezone: str = "Asia/Shanghai",
         cards_dir: Path | None = None,
+        cards: Mapping[str, str] | None = None,
         alertmanager_url: str = "",
         on_template_error: Callable[[str, str], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """The user's cards are `cards` (name relative to cards_dir → text) when given: the
+        version a config load checked (app/config_files.py), so a file changed after it is not
+        used before it is checked too. Else they are read from `cards_dir` when first used."""
         self.zone = ZoneInfo(timezone)
         self.alertmanager_url = alertmanager_url
         self.on_template_error = on_template_error
         self.clock = clock
         builtin: BaseLoader = FileSystemLoader(builtin_cards_dir())
+        user: BaseLoader | None = None
+        if cards is not None:
+            user = DictLoader(dict(cards))
+        elif cards_dir is not None:
+            user = FileSystemLoader(cards_dir)
         # A user may override one file; every other name still resolves to the built-in one.
-        loaders = [ChoiceLoader([FileSystemLoader(cards_dir), builtin])] if cards_dir else []
+        loaders = [ChoiceLoader([user, builtin])] if user is not None else []
         self._loaders = [*loaders, builtin]
         self._environments: dict[str, list[SandboxedEnvironment]] = {}
 

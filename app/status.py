@@ -6,11 +6,14 @@ Webhook URLs appear only as scheme and host; error texts pass through the redact
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app import __version__
 from app.bridge import Bridge
 from app.redaction import redact_url
+
+if TYPE_CHECKING:
+    from app.reload import Reloader
 
 
 def iso(timestamp: float | None) -> str | None:
@@ -19,7 +22,7 @@ def iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
 
 
-def status_report(bridge: Bridge) -> dict[str, Any]:
+def status_report(bridge: Bridge, reloader: Reloader | None = None) -> dict[str, Any]:
     receivers: dict[str, Any] = {}
     for receiver in bridge.config.receivers:
         worker = bridge.workers.get(receiver.name)
@@ -39,7 +42,7 @@ def status_report(bridge: Bridge) -> dict[str, Any]:
     report: dict[str, Any] = {
         "status": "ok",
         "version": __version__,
-        "config": {"source": bridge.config_source, "loaded_at": iso(bridge.loaded_at)},
+        "config": config_report(bridge, reloader),
         "receivers": receivers,
     }
     if bridge.heartbeat is not None:
@@ -47,4 +50,22 @@ def status_report(bridge: Bridge) -> dict[str, Any]:
         for key in ("last_seen", "missing_since", "deadline"):
             heartbeat[key] = iso(heartbeat[key])
         report["heartbeat"] = heartbeat
+    return report
+
+
+def config_report(bridge: Bridge, reloader: Reloader | None) -> dict[str, Any]:
+    """Which config runs since when, and how the last reload went (its error is already
+    redacted)."""
+    report: dict[str, Any] = {"source": bridge.config_source, "loaded_at": iso(bridge.loaded_at)}
+    if reloader is not None:
+        last = reloader.last
+        report["digest"] = reloader.loaded.digest
+        report["last_reload"] = None
+        if last is not None:
+            report["last_reload"] = {
+                "at": iso(last.at),
+                "trigger": last.trigger,
+                "result": last.result,
+                "error": last.error,
+            }
     return report

@@ -49,3 +49,11 @@ def test_log_filter_scrubs_arguments_and_exceptions(caplog: pytest.LogCaptureFix
         logger.removeFilter(redacting)
     assert "0123456789abcdef" not in caplog.text
     assert "boom at" in caplog.text
+
+
+def test_a_later_config_load_adds_secrets_and_keeps_the_earlier_ones() -> None:
+    """After a reload, the old workers' last errors may still name the old config's secrets."""
+    redactor = Redactor([URL])
+    redactor.update(["SECnew-signing-secret"])
+    scrubbed = redactor.scrub("old 0123456789abcdef, new SECnew-signing-secret")
+    assert scrubbed == "old ***, new ***"
