@@ -15,9 +15,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from app.api_schema import (
+    AcceptedAnswer,
+    RefusalAnswer,
+    alertmanager_body,
+    answers,
+    kube_eventer_body,
+)
 from app.bridge import Bridge
 from app.config import InboundAuth
 from app.models import Notification
@@ -101,17 +108,8 @@ async def receive(
         return refuse(bridge, source, exc.status_code, exc.message)
     except OutboxFull as exc:
         return refuse(bridge, source, 503, str(exc))
-    return JSONResponse(
-        {
-            "status": "accepted",
-            "messages": accepted.messages,
-            "receivers": accepted.receivers,
-            "filtered": accepted.filtered,
-            "unrouted": accepted.unrouted,
-            "duplicate": accepted.duplicate,
-        },
-        status_code=200,
-    )
+    answer = AcceptedAnswer.model_validate(accepted)
+    return JSONResponse(answer.model_dump(), status_code=200)
 
 
 def refuse(bridge: Bridge, source: str, status: int, message: str) -> JSONResponse:
@@ -119,26 +117,39 @@ def refuse(bridge: Bridge, source: str, status: int, message: str) -> JSONRespon
     if status == 401:
         bridge.metrics.auth_failures.inc()
     log.warning("refused %s request with %d: %s", source, status, message)
-    return JSONResponse({"error": message}, status_code=status)
+    return JSONResponse(RefusalAnswer(error=message).model_dump(), status_code=status)
+
+
+# The handlers read the body as raw bytes (to enforce the size limit while reading, and to parse
+# kube-eventer's invalid JSON leniently), so FastAPI cannot see it: openapi_extra documents it.
+ALERTMANAGER_BODY = alertmanager_body()
+KUBE_EVENTER_BODY = kube_eventer_body()
 
 
 def inbound_router() -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(responses=answers(400, 401, 413, 422, 503))
 
-    @router.post("/alertmanager")
+    @router.post("/alertmanager", openapi_extra=ALERTMANAGER_BODY)
     async def alertmanager(request: Request) -> Response:
         return await receive(request, "alertmanager", parse_alertmanager, None)
 
-    @router.post("/alertmanager/{receiver}")
+    @router.post(
+        "/alertmanager/{receiver}", responses=answers(404), openapi_extra=ALERTMANAGER_BODY
+    )
     async def alertmanager_to(request: Request, receiver: str) -> Response:
         return await receive(request, "alertmanager", parse_alertmanager, receiver)
 
     # kube-eventer's webhook sink sends GET unless told method=POST, with its options in the query.
-    @router.api_route("/kube-eventer", methods=["GET", "POST"])
+    # One route per method: one route with both would give both one operationId in the schema.
+    @router.get("/kube-eventer", openapi_extra=KUBE_EVENTER_BODY)
+    @router.post("/kube-eventer", openapi_extra=KUBE_EVENTER_BODY)
     async def kube_eventer(request: Request) -> Response:
         return await receive(request, "kube-eventer", parse_kube_eventer, None)
 
-    @router.api_route("/kube-eventer/{receiver}", methods=["GET", "POST"])
+    @router.get("/kube-eventer/{receiver}", responses=answers(404), openapi_extra=KUBE_EVENTER_BODY)
+    @router.post(
+        "/kube-eventer/{receiver}", responses=answers(404), openapi_extra=KUBE_EVENTER_BODY
+    )
     async def kube_eventer_to(request: Request, receiver: str) -> Response:
         return await receive(request, "kube-eventer", parse_kube_eventer, receiver)
 
@@ -152,7 +163,7 @@ def health_router() -> APIRouter:
     async def status(request: Request) -> dict[str, Any]:
         return status_report(bridge_of(request))
 
-    @router.get("/metrics")
+    @router.get("/metrics", response_class=PlainTextResponse)
     async def metrics(request: Request) -> Response:
         bridge = bridge_of(request)
         bridge.refresh_gauges()

@@ -398,8 +398,6 @@ SCENARIOS: dict[str, Scenario] = {
 KNOWN_LEAKS: dict[str, str] = {}
 
 
-# Serving the schema warns about test_schemathesis.py's duplicate operationIds.
-@pytest.mark.filterwarnings("ignore:Duplicate Operation ID:UserWarning")
 @pytest.mark.parametrize(
     "scenario",
     [
