@@ -19,9 +19,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from app.api_schema import (
+    AcceptedAnswer,
+    RefusalAnswer,
+    alertmanager_body,
+    answers,
+    kube_eventer_body,
+)
 from app.bridge import Bridge
 from app.config import InboundAuth, Limits, Server
 from app.models import Notification
@@ -33,6 +40,7 @@ from app.status import status_report
 
 log = logging.getLogger("alertbridge.api")
 access_log = logging.getLogger("alertbridge.access")
+PREFIX_PLACEHOLDER = "/<prefix>"
 
 
 class Refused(Exception):
@@ -123,17 +131,8 @@ async def receive(
         return refuse(bridge, source, exc.status_code, exc.message)
     except OutboxFull as exc:
         return refuse(bridge, source, 503, str(exc))
-    return JSONResponse(
-        {
-            "status": "accepted",
-            "messages": accepted.messages,
-            "receivers": accepted.receivers,
-            "filtered": accepted.filtered,
-            "unrouted": accepted.unrouted,
-            "duplicate": accepted.duplicate,
-        },
-        status_code=200,
-    )
+    answer = AcceptedAnswer.model_validate(accepted)
+    return JSONResponse(answer.model_dump(), status_code=200)
 
 
 def refuse(bridge: Bridge, source: str, status: int, message: str) -> JSONResponse:
@@ -141,26 +140,39 @@ def refuse(bridge: Bridge, source: str, status: int, message: str) -> JSONRespon
     if status == 401:
         bridge.metrics.auth_failures.inc()
     log.warning("refused %s request with %d: %s", source, status, message)
-    return JSONResponse({"error": message}, status_code=status)
+    return JSONResponse(RefusalAnswer(error=message).model_dump(), status_code=status)
+
+
+# The handlers read the body as raw bytes (to enforce the size limit while reading, and to parse
+# kube-eventer's invalid JSON leniently), so FastAPI cannot see it: openapi_extra documents it.
+ALERTMANAGER_BODY = alertmanager_body()
+KUBE_EVENTER_BODY = kube_eventer_body()
 
 
 def inbound_router() -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(responses=answers(400, 401, 413, 422, 503))
 
-    @router.post("/alertmanager")
+    @router.post("/alertmanager", openapi_extra=ALERTMANAGER_BODY)
     async def alertmanager(request: Request) -> Response:
         return await receive(request, "alertmanager", parse_alertmanager, None)
 
-    @router.post("/alertmanager/{receiver}")
+    @router.post(
+        "/alertmanager/{receiver}", responses=answers(404), openapi_extra=ALERTMANAGER_BODY
+    )
     async def alertmanager_to(request: Request, receiver: str) -> Response:
         return await receive(request, "alertmanager", parse_alertmanager, receiver)
 
     # kube-eventer's webhook sink sends GET unless told method=POST, with its options in the query.
-    @router.api_route("/kube-eventer", methods=["GET", "POST"])
+    # One route per method: one route with both would give both one operationId in the schema.
+    @router.get("/kube-eventer", openapi_extra=KUBE_EVENTER_BODY)
+    @router.post("/kube-eventer", openapi_extra=KUBE_EVENTER_BODY)
     async def kube_eventer(request: Request) -> Response:
         return await receive(request, "kube-eventer", parse_kube_eventer, None)
 
-    @router.api_route("/kube-eventer/{receiver}", methods=["GET", "POST"])
+    @router.get("/kube-eventer/{receiver}", responses=answers(404), openapi_extra=KUBE_EVENTER_BODY)
+    @router.post(
+        "/kube-eventer/{receiver}", responses=answers(404), openapi_extra=KUBE_EVENTER_BODY
+    )
     async def kube_eventer_to(request: Request, receiver: str) -> Response:
         return await receive(request, "kube-eventer", parse_kube_eventer, receiver)
 
@@ -174,13 +186,20 @@ def health_router() -> APIRouter:
     async def status(request: Request) -> dict[str, Any]:
         return status_report(bridge_of(request), request.app.state.reloader)
 
-    @router.get("/metrics")
+    @router.get("/metrics", response_class=PlainTextResponse)
     async def metrics(request: Request) -> Response:
         bridge = bridge_of(request)
         bridge.refresh_gauges()
         return Response(generate_latest(bridge.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+def logged_path(path: str, path_prefix: str) -> str:
+    """`path` with the secret prefix written as /<prefix>, wherever a client put it. The redacting
+    log filter would mask it too, but a handler without that filter (a JSON log format, a
+    library's logging config) must not be able to print it."""
+    return path.replace(path_prefix, PREFIX_PLACEHOLDER) if path_prefix else path
 
 
 def install_routes(app: FastAPI, path_prefix: str) -> None:
@@ -193,12 +212,11 @@ def install_routes(app: FastAPI, path_prefix: str) -> None:
     ) -> Response:
         started = time.monotonic()
         response = await call_next(request)
-        # The path only: kube-eventer's query string can carry credentials (header=...=...), and
-        # a secret path prefix is masked by the redacting log filter.
+        # The path only: kube-eventer's query string can carry credentials (header=...=...).
         access_log.info(
             "%s %s %d %.1fms",
             request.method,
-            request.url.path,
+            logged_path(request.url.path, path_prefix),
             response.status_code,
             (time.monotonic() - started) * 1000,
         )

@@ -9,7 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 from app.config import parse_config
 from app.main import create_app
@@ -221,6 +224,21 @@ async def test_secret_path_prefix_moves_the_inbound_routes(service: MakeService)
     assert (await client.post("/alertmanager", content=FIRING)).status_code == 404
     assert (await client.post("/1bdc0637/alertmanager", content=FIRING)).status_code == 200
     assert (await client.get("/status")).status_code == 200
+
+
+async def test_schema_documents_the_alertmanager_body_the_route_reads(service: MakeService) -> None:
+    client, _ = await service(path_prefix="/1bdc0637")
+    document = (await client.get("/1bdc0637/openapi.json")).json()
+    # The body schema read in place, as schemathesis and other clients do: each "#/..." inside
+    # it resolves against the whole OpenAPI document.
+    registry = Registry().with_resource("urn:openapi", Resource(document, DRAFT202012))
+    body = "/paths/~11bdc0637~1alertmanager/post/requestBody/content/application~1json/schema"
+    validator = jsonschema.Draft202012Validator({"$ref": f"urn:openapi#{body}"}, registry=registry)
+    for payload in (FIRING, RESOLVED):
+        validator.validate(json.loads(payload))
+    wrong = {"version": "4", "alerts": [{"status": "burning", "labels": {}}]}
+    assert [error.json_path for error in validator.iter_errors(wrong)] == ["$.alerts[0].status"]
+    assert (await client.post("/1bdc0637/alertmanager", json=wrong)).status_code == 422
 
 
 async def test_full_backlog_answers_503_so_alertmanager_retries(service: MakeService) -> None:

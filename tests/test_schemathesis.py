@@ -41,24 +41,17 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
-SCHEMA_GAPS = (
-    "api.py documents only the 200 of the inbound routes (no 400/401/404/413/422/503, no request "
-    "body) and /metrics as application/json; the change is in the issue 6 notes"
-)
-# Every operation of the schema, with what is known to be wrong with it today.
-ENDPOINTS: dict[tuple[str, str], str | None] = {
-    ("POST", "/alertmanager"): SCHEMA_GAPS,
-    ("POST", "/alertmanager/{receiver}"): SCHEMA_GAPS,
-    ("GET", "/kube-eventer"): SCHEMA_GAPS,
-    ("POST", "/kube-eventer"): SCHEMA_GAPS,
-    ("GET", "/kube-eventer/{receiver}"): SCHEMA_GAPS,
-    ("POST", "/kube-eventer/{receiver}"): SCHEMA_GAPS,
-    ("GET", "/status"): None,
-    ("GET", "/metrics"): SCHEMA_GAPS,
-}
-
-# FastAPI warns while building the schema, about the bug test_names_every_operation_once shows.
-pytestmark = pytest.mark.filterwarnings("ignore:Duplicate Operation ID:UserWarning")
+# Every operation of the schema.
+ENDPOINTS = [
+    ("POST", "/alertmanager"),
+    ("POST", "/alertmanager/{receiver}"),
+    ("GET", "/kube-eventer"),
+    ("POST", "/kube-eventer"),
+    ("GET", "/kube-eventer/{receiver}"),
+    ("POST", "/kube-eventer/{receiver}"),
+    ("GET", "/status"),
+    ("GET", "/metrics"),
+]
 
 
 def service_config() -> dict[str, Any]:
@@ -98,12 +91,6 @@ def test_the_table_lists_every_operation_of_the_schema(schema: schemathesis.Base
     assert operations(schema) == set(ENDPOINTS)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: api_route(methods=['GET', 'POST']) gives both methods of each kube-eventer route "
-    "one operationId; OpenAPI requires them unique",
-)
 def test_names_every_operation_once(schema: schemathesis.BaseSchema) -> None:
     ids = [
         operation["operationId"]
@@ -115,15 +102,7 @@ def test_names_every_operation_once(schema: schemathesis.BaseSchema) -> None:
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [
-        pytest.param(
-            method,
-            path,
-            id=f"{method} {path}",
-            marks=[pytest.mark.xfail(strict=True, reason=gap)] if gap else [],
-        )
-        for (method, path), gap in ENDPOINTS.items()
-    ],
+    [pytest.param(method, path, id=f"{method} {path}") for method, path in ENDPOINTS],
 )
 @settings(
     max_examples=examples(15),
