@@ -15,12 +15,13 @@ import base64
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api_schema import (
     AcceptedAnswer,
@@ -150,7 +151,7 @@ KUBE_EVENTER_BODY = kube_eventer_body()
 
 
 def inbound_router() -> APIRouter:
-    router = APIRouter(responses=answers(400, 401, 413, 422, 503))
+    router = APIRouter(responses=answers(400, 401, 408, 413, 422, 503))
 
     @router.post("/alertmanager", openapi_extra=ALERTMANAGER_BODY)
     async def alertmanager(request: Request) -> Response:
@@ -205,19 +206,42 @@ def logged_path(path: str, path_prefix: str) -> str:
 def install_routes(app: FastAPI, path_prefix: str) -> None:
     app.include_router(inbound_router(), prefix=path_prefix)
     app.include_router(health_router())
+    app.add_middleware(AccessLog, path_prefix=path_prefix)
 
-    @app.middleware("http")
-    async def log_access(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+
+class AccessLog:
+    """One line per request: method, path (prefix hidden), status and time taken.
+
+    Plain ASGI rather than `@app.middleware("http")`: Starlette's BaseHTTPMiddleware runs every
+    request through an extra task and memory stream, which cost ~0.5 ms a request here, about
+    as much as the outbox commit.
+    """
+
+    def __init__(self, app: ASGIApp, path_prefix: str) -> None:
+        self.app = app
+        self.path_prefix = path_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.monotonic()
-        response = await call_next(request)
-        # The path only: kube-eventer's query string can carry credentials (header=...=...).
-        access_log.info(
-            "%s %s %d %.1fms",
-            request.method,
-            logged_path(request.url.path, path_prefix),
-            response.status_code,
-            (time.monotonic() - started) * 1000,
-        )
-        return response
+        status = 500  # what the client gets if the app fails before it answers
+
+        async def answer(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, answer)
+        finally:
+            # The path only: kube-eventer's query string can carry credentials (header=...=...).
+            access_log.info(
+                "%s %s %d %.1fms",
+                scope["method"],
+                logged_path(scope["path"], self.path_prefix),
+                status,
+                (time.monotonic() - started) * 1000,
+            )

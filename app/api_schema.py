@@ -42,7 +42,9 @@ REFUSALS: dict[int, str] = {
     400: "The body is not readable: malformed JSON, not UTF-8, or empty.",
     401: "Missing or wrong credentials (only when server.auth is configured).",
     404: "No receiver of that name is configured.",
-    413: "The body is larger than server.max_body_bytes.",
+    408: "The body did not all arrive within server.read_timeout_seconds.",
+    413: "The body is larger than server.max_body_bytes, or holds more alerts or events than"
+    " limits.alerts_per_notification.",
     422: "The body parses but has the wrong shape; the message names the fields.",
     503: "The outbox cannot take it now (backlog full or disk trouble); retry later.",
 }
