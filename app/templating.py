@@ -166,6 +166,27 @@ def message_strings(value: Any) -> Iterator[str]:
             yield from message_strings(item)
 
 
+def holds_text(message: Any, text: str) -> bool:
+    """Whether any string of a parsed message (keys included) contains `text`.
+
+    Last part first: cards end with the footer that carries a bot's keyword, so the usual
+    answer comes after a few strings, not after the whole card.
+    """
+    stack = [message]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if text in value:
+                return True
+        elif isinstance(value, dict):
+            if any(text in key for key in value):
+                return True
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
+
+
 def _no_constants(name: str) -> Any:
     # Python would accept NaN and Infinity and then post them: no platform parses those.
     raise TemplateFailure(f"rendered {name}, which is not JSON")
@@ -183,6 +204,6 @@ def render_message(env: SandboxedEnvironment, name: str, context: dict[str, Any]
     if TYPE_KEYS[context["platform"]] not in message:
         raise TemplateFailure(f"rendered no {TYPE_KEYS[context['platform']]!r} key")
     keyword = context["keyword"]
-    if keyword and not any(keyword in s for s in message_strings(message)):
+    if keyword and not holds_text(message, keyword):
         raise TemplateFailure("left out the receiver's keyword")
     return message

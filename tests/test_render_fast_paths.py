@@ -104,6 +104,23 @@ def test_clean_text_skips_its_patterns_only_where_they_match_nothing(value: str)
     assert clean_text(value) == _cleaned(value)
 
 
+SHORT = st.text(alphabet="abc", max_size=6)  # small enough that a search often succeeds
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | SHORT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(SHORT, inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@given(message=JSON, text=st.text(alphabet="abc", min_size=1, max_size=3))
+@settings(max_examples=examples(300))
+def test_the_keyword_search_finds_what_a_search_of_every_string_finds(
+    message: Any, text: str
+) -> None:
+    every_string = any(text in s for s in templating.message_strings(message))
+    assert templating.holds_text(message, text) == every_string
+
+
 # -- the compiled cards -----------------------------------------------------------------------
 
 
