@@ -20,6 +20,7 @@ SHOWN_EVENT_LABELS = frozenset({"type", "namespace", "kind", "name", "reason", "
 # Printed first and in this order; runbook_url becomes a link instead.
 LEADING_ANNOTATIONS = ("summary", "description", "message")
 LINK_ANNOTATIONS = ("runbook_url",)
+_NOT_OTHER_ANNOTATIONS = frozenset(LEADING_ANNOTATIONS + LINK_ANNOTATIONS)
 TITLE_NAMES = 3  # distinct alertnames (or event reasons) named in a title before "…"
 # While shrinking a too-big alert, a URL longer than this many times the value limit is dropped.
 URL_TO_VALUE_RATIO = 4
@@ -80,7 +81,8 @@ class CardPart:
 
 def one_line(value: str) -> str:
     """Names and titles are one line, whatever a label value holds."""
-    return " ".join(value.splitlines())
+    # Every line boundary splitlines() knows is a non-printable character.
+    return value if value.isprintable() else " ".join(value.splitlines())
 
 
 def clip(value: str, limit: int | None) -> str:
@@ -216,7 +218,7 @@ def alert_view(alert: Alert, kind: str, skip: set[str], opts: CardOptions) -> Al
     limit = opts.max_value_chars
     shown = SHOWN_EVENT_LABELS if kind == "event" else SHOWN_ALERT_LABELS
     hidden_labels = shown | skip | opts.hidden
-    leading = set(LEADING_ANNOTATIONS) | set(LINK_ANNOTATIONS) | opts.hidden
+    leading = _NOT_OTHER_ANNOTATIONS | opts.hidden
     notes = alert.annotations
     spent = elapsed(alert, opts.now)
     return AlertView(

@@ -132,7 +132,7 @@ _URL_SAFE = "%:/?#[]@!$&'*+,;=~"
 
 
 # The same few generator and runbook URLs recur in every alert of a rule: made safe once.
-SAFE_URL_CACHE_ENTRIES = 1024
+SAFE_URL_CACHE_ENTRIES = 512
 SAFE_URL_CACHE_MAX_CHARS = 2048
 
 
