@@ -234,7 +234,9 @@ class _Job:
         # Probes print the part count that the sizes seen so far foretell, so that the probe
         # deciding a part is, when the foretelling holds, also its final card. Any count from 2
         # to 9 makes a card of the same size ("part 1/3" or "part 1/5"), so the plan is the same.
-        self.probe_parts = _parts(math.ceil(whole.size / self.limit))
+        # A part is left short by up to one alert that did not fit: count one alert less room.
+        room = self.limit - whole.size / total
+        self.probe_parts = _parts(math.ceil(whole.size / room) if room > 0 else MAX_PARTS)
         chunks: list[Chunk] = []
         start = 0
         while start < total and self.envs and len(chunks) < MAX_PARTS:
