@@ -135,7 +135,12 @@ def elapsed(alert: Alert, now: datetime) -> str:
     if alert.starts_at is None:
         return ""
     end = alert.ends_at if alert.status == "resolved" and alert.ends_at else now
-    return human_duration((_aware(end) - _aware(alert.starts_at)).total_seconds())
+    return _time_between(alert.starts_at, end)
+
+
+@lru_cache(maxsize=1024)  # the alerts of one rule evaluation started together
+def _time_between(start: datetime, end: datetime) -> str:
+    return human_duration((_aware(end) - _aware(start)).total_seconds())
 
 
 def _aware(moment: datetime) -> datetime:
@@ -203,9 +208,13 @@ def shared_labels(notification: Notification, opts: CardOptions) -> list[tuple[s
 
 
 def _pairs(values: dict[str, str], limit: int | None) -> list[tuple[str, str]]:
+    return _clipped(sorted(values.items()), limit)
+
+
+def _clipped(pairs: list[tuple[str, str]], limit: int | None) -> list[tuple[str, str]]:
     if limit is None:  # nothing to clip: the usual case
-        return sorted(values.items())
-    return [(clip(k, limit), clip(v, limit)) for k, v in sorted(values.items())]
+        return pairs
+    return [(clip(k, limit), clip(v, limit)) for k, v in pairs]
 
 
 def _link(url: str, limit: int | None) -> Trusted:
@@ -220,6 +229,8 @@ def alert_view(alert: Alert, kind: str, skip: set[str], opts: CardOptions) -> Al
     hidden_labels = shown | skip | opts.hidden
     leading = _NOT_OTHER_ANNOTATIONS | opts.hidden
     notes = alert.annotations
+    labels = sorted(alert.labels.items())  # sorted once for all labels and those not shown
+    annotations = sorted(notes.items())
     spent = elapsed(alert, opts.now)
     return AlertView(
         status=alert.status,
@@ -228,12 +239,10 @@ def alert_view(alert: Alert, kind: str, skip: set[str], opts: CardOptions) -> Al
         summary=clip(notes.get("summary", ""), limit),
         description=clip(notes.get("description", ""), limit),
         message=clip(notes.get("message", ""), limit),
-        labels=dict(_pairs(alert.labels, limit)),
-        annotations=dict(_pairs(notes, limit)),
-        extra_labels=_pairs(
-            {k: v for k, v in alert.labels.items() if k not in hidden_labels}, limit
-        ),
-        other_annotations=_pairs({k: v for k, v in notes.items() if k not in leading}, limit),
+        labels=dict(_clipped(labels, limit)),
+        annotations=dict(_clipped(annotations, limit)),
+        extra_labels=_clipped([p for p in labels if p[0] not in hidden_labels], limit),
+        other_annotations=_clipped([p for p in annotations if p[0] not in leading], limit),
         starts_at=local_time(alert.starts_at, opts.zone),
         ends_at=local_time(alert.ends_at, opts.zone),
         duration=_duration_text(alert, spent),
