@@ -78,14 +78,27 @@ class SplitSizes:
     and its alerts; from then on the alerts not yet placed are, on average, what is left over.
     """
 
-    def __init__(self, whole: int, alerts: int) -> None:
+    def __init__(self, whole: int, alerts: int, limit: int) -> None:
+        self.whole = whole
+        self.alerts = alerts
+        self.limit = limit
         self.base = 0.0  # unknown until a part is measured: 0 errs towards too many alerts
         self.rest_bytes = float(whole)  # of the alerts not yet placed (with a base, at first)
         self.rest = alerts
         self.measured = False
+        self.planned = 0  # parts
 
     def line(self) -> Line:
         return Line(self.base, self.rest_bytes / max(self.rest, 1))
+
+    def parts(self) -> int:
+        """How many parts all the alerts will likely take: at first from the whole card (a part
+        falls short by up to one alert that did not fit), then at the pace of the parts so far."""
+        if self.planned:
+            pace = (self.alerts - self.rest) / self.planned
+            return self.planned + math.ceil(self.rest / pace)
+        room = self.limit - self.whole / self.alerts
+        return math.ceil(self.whole / room) if room > 0 else self.alerts
 
     def placed(self, count: int, size: int | None) -> None:
         """A part takes `count` alerts in a card of `size` bytes (None: not measured)."""
@@ -99,3 +112,4 @@ class SplitSizes:
             self.base = max(0.0, size - count * per_alert)
             self.measured = True
         self.rest -= count
+        self.planned += 1

@@ -5,7 +5,6 @@ split to the platform's size limit, falling back to the built-in card and then t
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -230,22 +229,18 @@ class _Job:
     def plan(self, whole: Card) -> list[Chunk]:
         """Greedy parts: each takes the longest prefix of the rest that fits."""
         total = len(self.alerts)
-        sizes = SplitSizes(whole.size, total)
+        sizes = SplitSizes(whole.size, total, self.limit)
         # Probes print the part count that the sizes seen so far foretell, so that the probe
         # deciding a part is, when the foretelling holds, also its final card. Any count from 2
         # to 9 makes a card of the same size ("part 1/3" or "part 1/5"), so the plan is the same.
-        # A part is left short by up to one alert that did not fit: count one alert less room.
-        room = self.limit - whole.size / total
-        self.probe_parts = _parts(math.ceil(whole.size / room) if room > 0 else MAX_PARTS)
+        self.probe_parts = _parts(sizes.parts())
         chunks: list[Chunk] = []
         start = 0
         while start < total and self.envs and len(chunks) < MAX_PARTS:
             chunk = self.next_chunk(start, len(chunks) + 1, sizes)
             chunks.append(chunk)
             start += len(chunk.alerts)
-            if start < total:  # as many more parts as the rest needs at the pace so far
-                pace = start / len(chunks)
-                self.probe_parts = _parts(len(chunks) + math.ceil((total - start) / pace))
+            self.probe_parts = _parts(sizes.parts())
         return chunks
 
     def next_chunk(self, start: int, part: int, sizes: SplitSizes) -> Chunk:

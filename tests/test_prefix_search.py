@@ -92,7 +92,9 @@ def test_nothing_fits_when_even_one_alert_is_too_big() -> None:
 
 
 def test_split_sizes_learn_the_base_and_the_bytes_of_the_alerts_left() -> None:
-    sizes = SplitSizes(whole=1_000 + 100 * 50, alerts=100)  # a base and 100 alerts of 50 bytes
+    sizes = SplitSizes(
+        whole=1_000 + 100 * 50, alerts=100, limit=20_000
+    )  # a base and 100 alerts of 50 bytes
     assert sizes.line() == Line(0, 60), "all the whole card says: no base known yet"
     sizes.placed(30, 1_000 + 30 * 50)
     assert sizes.line() == Line(1_000, 50)
@@ -100,3 +102,13 @@ def test_split_sizes_learn_the_base_and_the_bytes_of_the_alerts_left() -> None:
     assert sizes.line() == Line(1_000, 50)
     sizes.placed(10, None)  # a part that was not measured takes its share of the bytes left
     assert sizes.line() == Line(1_000, 50)
+
+
+def test_split_sizes_foretell_the_parts_from_the_whole_card_then_from_the_pace() -> None:
+    sizes = SplitSizes(whole=50_000, alerts=100, limit=20_000)
+    assert sizes.parts() == 3  # 50 KB in parts of 20 KB less one alert of 500 bytes
+    sizes.placed(30, 19_800)
+    assert sizes.parts() == 1 + 3  # 70 alerts left at 30 a part
+    sizes.placed(40, 19_900)
+    assert sizes.parts() == 2 + 1  # 30 left at 35 a part
+    assert SplitSizes(whole=50_000, alerts=2, limit=20_000).parts() == 2, "an alert a part"
