@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +20,7 @@ SHOWN_EVENT_LABELS = frozenset({"type", "namespace", "kind", "name", "reason", "
 # Printed first and in this order; runbook_url becomes a link instead.
 LEADING_ANNOTATIONS = ("summary", "description", "message")
 LINK_ANNOTATIONS = ("runbook_url",)
+_NOT_OTHER_ANNOTATIONS = frozenset(LEADING_ANNOTATIONS + LINK_ANNOTATIONS)
 TITLE_NAMES = 3  # distinct alertnames (or event reasons) named in a title before "…"
 # While shrinking a too-big alert, a URL longer than this many times the value limit is dropped.
 URL_TO_VALUE_RATIO = 4
@@ -79,7 +81,8 @@ class CardPart:
 
 def one_line(value: str) -> str:
     """Names and titles are one line, whatever a label value holds."""
-    return " ".join(value.splitlines())
+    # Every line boundary splitlines() knows is a non-printable character.
+    return value if value.isprintable() else " ".join(value.splitlines())
 
 
 def clip(value: str, limit: int | None) -> str:
@@ -88,6 +91,8 @@ def clip(value: str, limit: int | None) -> str:
     return value[: max(limit - 1, 0)] + "…"
 
 
+# Alerts of one rule evaluation share their start: each distinct instant is formatted once.
+@lru_cache(maxsize=1024)
 def local_time(moment: datetime | None, zone: ZoneInfo) -> str:
     """`moment` in `zone` with its UTC offset; a naive datetime is taken as UTC, never local."""
     if moment is None:
@@ -130,7 +135,12 @@ def elapsed(alert: Alert, now: datetime) -> str:
     if alert.starts_at is None:
         return ""
     end = alert.ends_at if alert.status == "resolved" and alert.ends_at else now
-    return human_duration((_aware(end) - _aware(alert.starts_at)).total_seconds())
+    return _time_between(alert.starts_at, end)
+
+
+@lru_cache(maxsize=1024)  # the alerts of one rule evaluation started together
+def _time_between(start: datetime, end: datetime) -> str:
+    return human_duration((_aware(end) - _aware(start)).total_seconds())
 
 
 def _aware(moment: datetime) -> datetime:
@@ -198,7 +208,13 @@ def shared_labels(notification: Notification, opts: CardOptions) -> list[tuple[s
 
 
 def _pairs(values: dict[str, str], limit: int | None) -> list[tuple[str, str]]:
-    return [(clip(k, limit), clip(v, limit)) for k, v in sorted(values.items())]
+    return _clipped(sorted(values.items()), limit)
+
+
+def _clipped(pairs: list[tuple[str, str]], limit: int | None) -> list[tuple[str, str]]:
+    if limit is None:  # nothing to clip: the usual case
+        return pairs
+    return [(clip(k, limit), clip(v, limit)) for k, v in pairs]
 
 
 def _link(url: str, limit: int | None) -> Trusted:
@@ -211,8 +227,11 @@ def alert_view(alert: Alert, kind: str, skip: set[str], opts: CardOptions) -> Al
     limit = opts.max_value_chars
     shown = SHOWN_EVENT_LABELS if kind == "event" else SHOWN_ALERT_LABELS
     hidden_labels = shown | skip | opts.hidden
-    leading = set(LEADING_ANNOTATIONS) | set(LINK_ANNOTATIONS) | opts.hidden
+    leading = _NOT_OTHER_ANNOTATIONS | opts.hidden
     notes = alert.annotations
+    labels = sorted(alert.labels.items())  # sorted once for all labels and those not shown
+    annotations = sorted(notes.items())
+    spent = elapsed(alert, opts.now)
     return AlertView(
         status=alert.status,
         alertname=clip(one_line(alert.labels.get("alertname", "")), limit),
@@ -220,16 +239,14 @@ def alert_view(alert: Alert, kind: str, skip: set[str], opts: CardOptions) -> Al
         summary=clip(notes.get("summary", ""), limit),
         description=clip(notes.get("description", ""), limit),
         message=clip(notes.get("message", ""), limit),
-        labels=dict(_pairs(alert.labels, limit)),
-        annotations=dict(_pairs(notes, limit)),
-        extra_labels=_pairs(
-            {k: v for k, v in alert.labels.items() if k not in hidden_labels}, limit
-        ),
-        other_annotations=_pairs({k: v for k, v in notes.items() if k not in leading}, limit),
+        labels=dict(_clipped(labels, limit)),
+        annotations=dict(_clipped(annotations, limit)),
+        extra_labels=_clipped([p for p in labels if p[0] not in hidden_labels], limit),
+        other_annotations=_clipped([p for p in annotations if p[0] not in leading], limit),
         starts_at=local_time(alert.starts_at, opts.zone),
         ends_at=local_time(alert.ends_at, opts.zone),
-        duration=_duration_text(alert, opts.now),
-        elapsed=elapsed(alert, opts.now),
+        duration=_duration_text(alert, spent),
+        elapsed=spent,
         generator_url=_link(alert.generator_url, limit),
         runbook_url=_link(notes.get("runbook_url", ""), limit),
         fingerprint=alert.fingerprint,
@@ -237,53 +254,85 @@ def alert_view(alert: Alert, kind: str, skip: set[str], opts: CardOptions) -> Al
     )
 
 
-def _duration_text(alert: Alert, now: datetime) -> str:
-    spent = elapsed(alert, now)
+def _duration_text(alert: Alert, spent: str) -> str:
     if not spent:
         return ""
     return f"lasted {spent}" if alert.status == "resolved" else f"firing for {spent}"
 
 
-def card_context(
-    platform: str,
-    receiver: str,
-    notification: Notification,
-    part: CardPart,
-    opts: CardOptions,
-    *,
-    alertmanager_url: Trusted,
-    keyword: str,
-) -> dict[str, Any]:
-    """Everything a template may use (README: "Card templates")."""
-    shared = shared_labels(notification, opts)
-    skip = {k for k, _ in shared}
-    mentions = part.mentions
-    limit = opts.max_value_chars
-    return {
-        "platform": platform,
-        "kind": notification.kind,
-        "receiver": receiver,
-        "status": notification.status,
-        "tone": card_tone(notification),
-        "title": card_title(notification, part.part, part.parts, limit),
-        "firing_count": len(notification.firing),
-        "resolved_count": len(notification.resolved),
-        "alerts": [alert_view(a, notification.kind, skip, opts) for a in part.alerts],
-        "shared_labels": shared,
-        "group_labels": dict(_pairs(notification.group_labels, limit)),
-        "common_labels": dict(_pairs(notification.common_labels, limit)),
-        "common_annotations": dict(_pairs(notification.common_annotations, limit)),
-        "part": part.part,
-        "parts": part.parts,
-        "omitted": part.omitted,
-        "alertmanager_url": alertmanager_url,
-        "keyword": Trusted(keyword),
-        "mentions": MentionView(
-            all=mentions.all,
-            users=list(mentions.users),
-            mobiles=list(mentions.mobiles),
-            text=mention_text(platform, mentions),
-        ),
-        "timezone": opts.zone.key,
-        "max_value_chars": limit,
-    }
+class CardViews:
+    """Everything a template may use (README: "Card templates") for the cards of one notification
+    under one set of options. What does not depend on the part is made once, and each alert's
+    view once, however many cards (parts, and the size probes that plan them) are rendered.
+    Templates share these values, so they must not change them (the sandbox is immutable).
+    """
+
+    def __init__(
+        self,
+        platform: str,
+        receiver: str,
+        notification: Notification,
+        opts: CardOptions,
+        *,
+        alertmanager_url: Trusted,
+        keyword: str,
+    ) -> None:
+        self.notification = notification
+        self.opts = opts
+        shared = shared_labels(notification, opts)
+        self._skip = {k for k, _ in shared}
+        # Keyed by id(): the notification holds its alerts, so no id is reused meanwhile.
+        self._views: dict[int, AlertView] = {}
+        self._titles: dict[tuple[int, int], str] = {}
+        limit = opts.max_value_chars
+        self._fixed: dict[str, Any] = {
+            "platform": platform,
+            "kind": notification.kind,
+            "receiver": receiver,
+            "status": notification.status,
+            "tone": card_tone(notification),
+            "firing_count": len(notification.firing),
+            "resolved_count": len(notification.resolved),
+            "shared_labels": shared,
+            "group_labels": dict(_pairs(notification.group_labels, limit)),
+            "common_labels": dict(_pairs(notification.common_labels, limit)),
+            "common_annotations": dict(_pairs(notification.common_annotations, limit)),
+            "alertmanager_url": alertmanager_url,
+            "keyword": Trusted(keyword),
+            "timezone": opts.zone.key,
+            "max_value_chars": limit,
+        }
+
+    def view(self, alert: Alert) -> AlertView:
+        view = self._views.get(id(alert))
+        if view is None:
+            view = alert_view(alert, self.notification.kind, self._skip, self.opts)
+            self._views[id(alert)] = view
+        return view
+
+    def title(self, part: int, parts: int) -> str:
+        key = (part, parts)
+        if key not in self._titles:
+            self._titles[key] = card_title(
+                self.notification, part, parts, self.opts.max_value_chars
+            )
+        return self._titles[key]
+
+    def context(self, part: CardPart) -> dict[str, Any]:
+        """The variables of the card that shows `part`."""
+        mentions = part.mentions
+        platform: str = self._fixed["platform"]
+        return {
+            **self._fixed,
+            "title": self.title(part.part, part.parts),
+            "alerts": [self.view(a) for a in part.alerts],
+            "part": part.part,
+            "parts": part.parts,
+            "omitted": part.omitted,
+            "mentions": MentionView(
+                all=mentions.all,
+                users=list(mentions.users),
+                mobiles=list(mentions.mobiles),
+                text=mention_text(platform, mentions),
+            ),
+        }

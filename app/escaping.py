@@ -6,10 +6,11 @@ Every value a card prints is cleaned, escaped for the dialect and then for a JSO
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
+from json.encoder import encode_basestring
 from urllib.parse import quote, urlsplit
 
 
@@ -32,6 +33,12 @@ _LINE_BREAKS = re.compile("\r\n|[\r\u2028\u2029\x85]")
 
 def clean_text(value: str) -> str:
     """`value` with one kind of newline, tabs as spaces, and nothing unencodable or invisible."""
+    # Everything the patterns match is a control, format, surrogate or line/paragraph separator
+    # character, none of which isprintable() allows: most values need no regex pass at all.
+    return value if value.isprintable() else _cleaned(value)
+
+
+def _cleaned(value: str) -> str:
     value = _SURROGATES.sub("\ufffd", value)
     value = _LINE_BREAKS.sub("\n", value)
     return _INVISIBLE.sub("", value.replace("\t", " "))
@@ -39,7 +46,8 @@ def clean_text(value: str) -> str:
 
 def json_string_body(value: str) -> str:
     """`value` as the inside of a JSON string literal (no surrounding quotes)."""
-    return json.dumps(clean_text(value), ensure_ascii=False)[1:-1]
+    # What json.dumps(value, ensure_ascii=False) does for a str, without its per-call set-up.
+    return encode_basestring(clean_text(value))[1:-1]
 
 
 # Fullwidth look-alikes: no chat client parses them as tags or mentions, whatever it does with
@@ -123,8 +131,17 @@ DIALECTS: dict[str, Dialect] = {
 _URL_SAFE = "%:/?#[]@!$&'*+,;=~"
 
 
+# The same few generator and runbook URLs recur in every alert of a rule: made safe once.
+SAFE_URL_CACHE_ENTRIES = 512
+SAFE_URL_CACHE_MAX_CHARS = 2048
+
+
 def safe_url(url: str) -> Trusted:
     """`url` made safe for a markdown link or a button, or "" unless it is http(s)."""
+    return _cached_safe_url(url) if len(url) <= SAFE_URL_CACHE_MAX_CHARS else _safe_url(url)
+
+
+def _safe_url(url: str) -> Trusted:
     url = url.strip()
     try:
         parts = urlsplit(url)
@@ -133,3 +150,6 @@ def safe_url(url: str) -> Trusted:
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return Trusted("")
     return Trusted(quote(clean_text(url), safe=_URL_SAFE))
+
+
+_cached_safe_url = lru_cache(maxsize=SAFE_URL_CACHE_ENTRIES)(_safe_url)

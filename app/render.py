@@ -15,12 +15,13 @@ from jinja2 import BaseLoader, ChoiceLoader, DictLoader, FileSystemLoader
 from jinja2.sandbox import SandboxedEnvironment
 
 import app
-from app.card_context import CardOptions, CardPart, card_context, card_title, clip
+from app.card_context import CardOptions, CardPart, CardViews, card_title, clip
 from app.config import Receiver
 from app.escaping import clean_text, safe_url
 from app.fallback import fallback_message
 from app.mentions import MentionSet, dynamic_mentions, static_mentions
 from app.models import Alert, Notification
+from app.prefix_search import Line, SplitSizes, largest_fitting
 from app.senders import SENDERS
 from app.senders.base import Message
 from app.templating import card_environment, render_message
@@ -55,10 +56,23 @@ class Rendered:
 class Chunk:
     """The alerts of one planned part; `minimal` means it becomes the plain-text fallback."""
 
+    start: int  # where its alerts begin in the notification's list
     alerts: list[Alert]
     omitted: int
     max_value_chars: int | None = None
     minimal: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """A rendered card and its size as the platform measures it (Sender.message_bytes)."""
+
+    message: Message
+    size: int
+
+
+# (first alert, alert count, part, parts, omitted, max value chars): all a card depends on.
+CardKey = tuple[int, int, int, int, int, int | None]
 
 
 class Renderer:
@@ -109,14 +123,19 @@ class Renderer:
 
 
 class _Job:
-    """One render call: plans the parts, and steps down the fallbacks when a template fails."""
+    """One render call: plans the parts, and steps down the fallbacks when a template fails.
+
+    Alerts are addressed by their place in the notification: a part shows alerts[start:start+k].
+    """
 
     def __init__(self, renderer: Renderer, receiver: Receiver, notification: Notification) -> None:
         self.renderer = renderer
         self.receiver = receiver
         self.notification = notification
+        self.alerts = notification.alerts
         self.platform = receiver.platform
         self.sender = SENDERS[receiver.platform]
+        self.limit = self.sender.MAX_MESSAGE_BYTES
         self.template = f"{receiver.platform}/{notification.kind}.json.j2"
         self.envs = list(renderer.environments(receiver.platform))
         self.static = static_mentions(receiver.mentions)
@@ -130,23 +149,27 @@ class _Job:
         )
         url = safe_url(notification.external_url) or safe_url(renderer.alertmanager_url)
         self.alertmanager_url = url
+        self.views: dict[int | None, CardViews] = {}
+        # Planning asks for the same card more than once (a probe is often the final part).
+        self.cards: dict[CardKey, Card] = {}
+        # The part count that size probes print (see plan).
+        self.probe_parts = MAX_PARTS
 
     def run(self) -> list[Rendered]:
-        alerts = self.notification.alerts
         truncated = self.notification.truncated_alerts
-        whole = self.card(alerts, 1, 1, truncated)
-        if whole is not None and self.fits(whole):
-            return [Rendered(whole, self.notification)]
-        plan = self.plan(alerts) if self.envs else []
+        whole = self.card(0, len(self.alerts), 1, 1, truncated)
+        if whole is not None and whole.size <= self.limit:
+            return [Rendered(whole.message, self.notification)]
+        plan = self.plan(whole) if self.envs and whole is not None else []
         if not plan or not self.envs:  # every template failed: one plain message for all
-            return [Rendered(self.fallback(alerts, truncated, 1, 1), self.notification)]
+            return [Rendered(self.fallback(self.alerts, truncated, 1, 1), self.notification)]
         messages = [self.final(chunk, i, len(plan)) for i, chunk in enumerate(plan, 1)]
         return [Rendered(m, n) for m, n in zip(messages, self.accounts(plan), strict=True)]
 
     def accounts(self, plan: list[Chunk]) -> list[Notification]:
         """Per part, the alerts it shows; the last also counts those no part could show."""
         shown = sum(len(chunk.alerts) for chunk in plan)
-        rest = self.notification.alerts[shown:]
+        rest = self.alerts[shown:]
         last = len(plan) - 1
         return [
             replace(
@@ -156,39 +179,49 @@ class _Job:
             for i, chunk in enumerate(plan)
         ]
 
-    def fits(self, message: Message) -> bool:
-        return self.sender.message_bytes(message) <= self.sender.MAX_MESSAGE_BYTES
-
     def mentions(self, alerts: list[Alert], part: int) -> MentionSet:
         # Static mentions ping once per notification, on its first part, not once per part.
         static = self.static if part == 1 else MentionSet()
         return static | dynamic_mentions(self.receiver.mentions, alerts)
 
+    def card_views(self, chars: int | None) -> CardViews:
+        if chars not in self.views:
+            options = replace(self.options, max_value_chars=chars)
+            self.views[chars] = CardViews(
+                self.platform,
+                self.receiver.name,
+                self.notification,
+                options,
+                alertmanager_url=self.alertmanager_url,
+                keyword=self.keyword,
+            )
+        return self.views[chars]
+
     def card(
-        self, alerts: list[Alert], part: int, parts: int, omitted: int, chars: int | None = None
-    ) -> Message | None:
-        """The card for these alerts from the first template that works; None if none does."""
+        self, start: int, count: int, part: int, parts: int, omitted: int, chars: int | None = None
+    ) -> Card | None:
+        """The card for alerts[start:start+count] from the first template that works; None if
+        none does."""
+        key = (start, count, part, parts, omitted, chars)
+        if key in self.cards:
+            return self.cards[key]
+        alerts = self.alerts[start : start + count]
         piece = CardPart(alerts, part, parts, omitted, self.mentions(alerts, part))
-        options = CardOptions(self.options.zone, self.options.now, chars, self.options.hidden)
-        context = card_context(
-            self.platform,
-            self.receiver.name,
-            self.notification,
-            piece,
-            options,
-            alertmanager_url=self.alertmanager_url,
-            keyword=self.keyword,
-        )
+        context = self.card_views(chars).context(piece)
         while self.envs:
             try:
-                return render_message(self.envs[0], self.template, context)
+                message = render_message(self.envs[0], self.template, context)
             # A card template is user code: whatever it raises means "use the next fallback".
             except Exception as exc:
                 self.failed(exc)
+                continue
+            card = self.cards[key] = Card(message, self.sender.message_bytes(message))
+            return card
         return None
 
     def failed(self, exc: Exception) -> None:
         self.envs.pop(0)
+        self.cards.clear()  # rendered by the template that just failed
         instead = "the built-in card" if self.envs else "a plain text message"
         reason = clip(f"{type(exc).__name__}: {exc}", ERROR_TEXT_CHARS)
         # Only the receiver's name: its webhook URL and secret never reach a log line.
@@ -202,71 +235,79 @@ class _Job:
         if self.renderer.on_template_error is not None:
             self.renderer.on_template_error(self.platform, self.template)
 
-    def plan(self, alerts: list[Alert]) -> list[Chunk]:
-        """Greedy parts: each takes the longest prefix of the rest that fits (binary search)."""
+    def plan(self, whole: Card) -> list[Chunk]:
+        """Greedy parts: each takes the longest prefix of the rest that fits."""
+        total = len(self.alerts)
+        sizes = SplitSizes(whole.size, total, self.limit)
+        # Probes print the part count that the sizes seen so far foretell, so that the probe
+        # deciding a part is, when the foretelling holds, also its final card. Any count from 2
+        # to 9 makes a card of the same size ("part 1/3" or "part 1/5"), so the plan is the same.
+        self.probe_parts = _parts(sizes.parts())
         chunks: list[Chunk] = []
-        rest = alerts
-        while rest and self.envs:
-            part = len(chunks) + 1
-            last = part == MAX_PARTS
-            count = self.largest_prefix(rest, part, last)
-            if count:
-                chunks.append(Chunk(rest[:count], self.omitted(rest, count, last)))
-            else:
-                count = 1
-                chunks.append(self.shrunk(rest[0], part, self.omitted(rest, 1, last)))
-            rest = rest[count:]
-            if last:
-                break
+        start = 0
+        while start < total and self.envs and len(chunks) < MAX_PARTS:
+            chunk = self.next_chunk(start, len(chunks) + 1, sizes)
+            chunks.append(chunk)
+            start += len(chunk.alerts)
+            self.probe_parts = _parts(sizes.parts())
         return chunks
 
-    def omitted(self, rest: list[Alert], count: int, last: bool) -> int:
+    def next_chunk(self, start: int, part: int, sizes: SplitSizes) -> Chunk:
+        last = part == MAX_PARTS
+        count = self.largest_prefix(start, part, last, sizes.line())
+        if not count:
+            sizes.placed(1, None)
+            return self.shrunk(start, part, self.omitted(start, 1, last))
+        omitted = self.omitted(start, count, last)
+        probe = self.cards.get((start, count, part, self.probe_parts, omitted, None))
+        sizes.placed(count, None if probe is None else probe.size)
+        return Chunk(start, self.alerts[start : start + count], omitted)
+
+    def omitted(self, start: int, count: int, last: bool) -> int:
         """What a part must count as not shown: only the final part counts anything."""
-        if last or count == len(rest):
-            return self.notification.truncated_alerts + len(rest) - count
+        rest = len(self.alerts) - start
+        if last or count == rest:
+            return self.notification.truncated_alerts + rest - count
         return 0
 
-    def largest_prefix(self, rest: list[Alert], part: int, last: bool) -> int:
-        """Galloping then binary search: O(log k) renders for a part of k alerts."""
-        low, probe = 0, 1
-        while probe <= len(rest) and self.prefix_fits(rest, probe, part, last):
-            low, probe = probe, probe * 2
-        high = min(probe, len(rest) + 1) - 1
-        while low < high:
-            middle = (low + high + 1) // 2
-            if self.prefix_fits(rest, middle, part, last):
-                low = middle
-            else:
-                high = middle - 1
-        return low
+    def largest_prefix(self, start: int, part: int, last: bool, line: Line) -> int:
+        """The most alerts from `start` on that one card of this part can show."""
 
-    def prefix_fits(self, rest: list[Alert], count: int, part: int, last: bool) -> bool:
-        # Sized with MAX_PARTS as the part count: "(part 1/5)" is as long as "(part 1/3)".
-        card = self.card(rest[:count], part, MAX_PARTS, self.omitted(rest, count, last))
-        return card is not None and self.fits(card)
+        def size_of(count: int) -> int | None:
+            omitted = self.omitted(start, count, last)
+            card = self.card(start, count, part, self.probe_parts, omitted)
+            return None if card is None else card.size
 
-    def shrunk(self, alert: Alert, part: int, omitted: int) -> Chunk:
+        return largest_fitting(len(self.alerts) - start, size_of, self.limit, line)
+
+    def shrunk(self, start: int, part: int, omitted: int) -> Chunk:
         """A lone alert too big for one message: clip its values, halving until it fits."""
         chars = SHRINK_START_CHARS
         while chars >= SHRINK_MIN_CHARS and self.envs:
-            card = self.card([alert], part, MAX_PARTS, omitted, chars)
-            if card is not None and self.fits(card):
-                return Chunk([alert], omitted, chars)
+            card = self.card(start, 1, part, self.probe_parts, omitted, chars)
+            if card is not None and card.size <= self.limit:
+                return Chunk(start, self.alerts[start : start + 1], omitted, chars)
             chars //= 2
         log.warning(
             "alert too big for a %s card even with its values clipped; sending plain text",
             self.platform,
         )
-        return Chunk([alert], omitted, minimal=True)
+        return Chunk(start, self.alerts[start : start + 1], omitted, minimal=True)
 
     def final(self, chunk: Chunk, part: int, parts: int) -> Message:
         if not chunk.minimal:
-            card = self.card(chunk.alerts, part, parts, chunk.omitted, chunk.max_value_chars)
-            if card is not None and self.fits(card):
-                return card
+            count = len(chunk.alerts)
+            card = self.card(chunk.start, count, part, parts, chunk.omitted, chunk.max_value_chars)
+            if card is not None and card.size <= self.limit:
+                return card.message
         return self.fallback(chunk.alerts, chunk.omitted, part, parts)
 
     def fallback(self, alerts: list[Alert], omitted: int, part: int, parts: int) -> Message:
         title = card_title(self.notification, part, parts, SHRINK_START_CHARS)
         mentions = self.mentions(alerts, part)
         return fallback_message(self.platform, title, alerts, omitted, mentions, self.keyword)
+
+
+def _parts(foretold: int) -> int:
+    """A split has 2 to MAX_PARTS parts."""
+    return min(MAX_PARTS, max(2, foretold))

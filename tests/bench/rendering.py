@@ -6,6 +6,7 @@ that other work shares.
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -14,7 +15,8 @@ from app.models import Notification
 from app.render import Renderer
 from app.sources.alertmanager import parse_alertmanager
 from app.sources.kube_eventer import parse_kube_eventer
-from tests.bench.payloads import Payload
+from tests.bench.payloads import Payload, all_payloads
+from tests.bench.report import render_table
 
 PLATFORMS = ("feishu", "dingtalk", "wecom")
 MAX_CALLS = 100_000
@@ -55,3 +57,14 @@ def render_bench(payloads: list[Payload], seconds: float) -> list[dict[str, Any]
             rate = render_rate(renderer, receiver, notification, seconds)
             results.append({"payload": payload.name, "platform": platform, **rate})
     return results
+
+
+def main() -> None:
+    """`python -m tests.bench.rendering [SECONDS]`: the render table alone, for profiling work."""
+    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 1.5
+    results = render_bench(all_payloads(), seconds)
+    print("\n".join(render_table({"render": results})))
+
+
+if __name__ == "__main__":
+    main()
