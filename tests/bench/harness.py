@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -15,8 +13,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from tests.e2e.support import REPO_ROOT, Bots, Processes, Service, start_alertbridge, write_yaml
+from tests.bench.loadgen import Spec, run_in_process
+from tests.e2e.support import Bots, Processes, Service, start_alertbridge, write_yaml
 from tests.fakes.chatbots import FakeBots
 from tests.fakes.server import serve_in_thread
 
@@ -61,16 +61,25 @@ def describe_ms(values: list[float]) -> str:
     )
 
 
-def load(url: str, bodies: list[bytes], rate: float) -> tuple[list[float], list[int]]:
-    """Latencies and statuses of POSTing `bodies` to `url` at `rate` per second, open loop, from
-    a process of its own (tests/bench/load.py)."""
-    with tempfile.TemporaryDirectory(prefix="alertbridge-load-") as tmp:
-        source, result = Path(tmp) / "bodies.json", Path(tmp) / "result.json"
-        source.write_text(json.dumps([body.decode() for body in bodies]))
-        argv = [sys.executable, "-m", "tests.bench.load", url, str(rate), str(source), str(result)]
-        subprocess.run(argv, cwd=REPO_ROOT, check=True, timeout=len(bodies) / rate + 120)
-        data = json.loads(result.read_text())
-    return data["latencies"], data["statuses"]
+def load(url: str, bodies: list[bytes], rate: float) -> tuple[list[float], int]:
+    """POST `bodies` to `url` at `rate` per second, open loop, by tests/bench/loadgen.py: the
+    latencies of the answered requests (seconds from when each was due) and how many requests
+    got anything but 200."""
+    address = urlsplit(url)
+    spec = Spec(
+        host=address.hostname or "127.0.0.1",
+        port=address.port or 80,
+        path=address.path,
+        templates=[body.decode() for body in bodies],  # no SEQ in them: each is sent as it is
+        first_seq=0,
+        mode="open",
+        seconds=len(bodies) / rate,
+        rate=rate,
+        max_requests=len(bodies),
+    )
+    result = run_in_process(spec, slack_seconds=120)
+    refused = sum(n for status, n in result["statuses"].items() if status != "200")
+    return result["latencies_s"], refused
 
 
 @dataclass

@@ -6,21 +6,15 @@ skipped and say why; after each run the target is left to go idle (bounded) befo
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-import tempfile
 import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-from tests.bench.loadgen import Spec
+from tests.bench.loadgen import Spec, run_in_process
 from tests.bench.payloads import Payload
 from tests.bench.services import Service
 from tests.bench.stats import latency_ms
-from tests.e2e.support import REPO_ROOT
 
 # A closed-loop level is skipped when, at the best throughput seen so far, each request would
 # wait longer than this behind the others.
@@ -56,15 +50,9 @@ class Sequence:
 
 def drive(service: Service, spec: Spec) -> dict[str, Any]:
     """One loadgen run against `service`; the summary with the service's CPU share."""
-    with tempfile.TemporaryDirectory(prefix="alertbridge-loadgen-") as tmp:
-        spec_path, out_path = Path(tmp) / "spec.json", Path(tmp) / "out.json"
-        spec_path.write_text(json.dumps(asdict(spec)))
-        argv = [sys.executable, "-m", "tests.bench.loadgen", str(spec_path), str(out_path)]
-        cpu, wall = service.cpu_seconds(), time.monotonic()
-        limit = spec.warmup_seconds + spec.seconds + spec.drain_seconds + LOADGEN_SLACK_SECONDS
-        subprocess.run(argv, cwd=REPO_ROOT, check=True, timeout=limit)
-        cpu, wall = service.cpu_seconds() - cpu, time.monotonic() - wall
-        result: dict[str, Any] = json.loads(out_path.read_text())
+    cpu, wall = service.cpu_seconds(), time.monotonic()
+    result = run_in_process(spec, LOADGEN_SLACK_SECONDS)
+    cpu, wall = service.cpu_seconds() - cpu, time.monotonic() - wall
     latencies = result.pop("latencies_s")
     result["latency_ms"] = latency_ms(latencies)
     result["server_cpu_share"] = cpu / wall if wall else None

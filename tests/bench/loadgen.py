@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
+import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tests.bench.payloads import instantiate
+from tests.e2e.support import REPO_ROOT
 
 HEADER_END = b"\r\n\r\n"
 # uvicorn closes a keep-alive connection idle for 5 s: never reuse one idle for longer than this.
@@ -284,6 +287,20 @@ def run(spec: Spec) -> dict[str, Any]:
     loop = closed_loop if spec.mode == "closed" else open_loop
     results = asyncio.run(loop(spec))
     return summary(spec, results, time.process_time() - cpu)
+
+
+def run_in_process(spec: Spec, slack_seconds: float) -> dict[str, Any]:
+    """`run(spec)` in a Python process of its own (this module as a script), so that the
+    generator never shares an interpreter lock with what it measures; bounded by the spec's
+    own durations plus `slack_seconds`."""
+    with tempfile.TemporaryDirectory(prefix="alertbridge-loadgen-") as tmp:
+        spec_path, out_path = Path(tmp) / "spec.json", Path(tmp) / "out.json"
+        spec_path.write_text(json.dumps(asdict(spec)))
+        argv = [sys.executable, "-m", "tests.bench.loadgen", str(spec_path), str(out_path)]
+        limit = spec.warmup_seconds + spec.seconds + spec.drain_seconds + slack_seconds
+        subprocess.run(argv, cwd=REPO_ROOT, check=True, timeout=limit)
+        result: dict[str, Any] = json.loads(out_path.read_text())
+    return result
 
 
 def main() -> None:
