@@ -7,11 +7,12 @@
    fsync inside every commit, on the event loop.
 2. The real `alertbridge serve`, open loop at --rate notifications/s from a separate process,
    client-side latencies and the service's own (its access log):
-   a. baseline: Watchdog notifications, parsed and filtered, nothing rendered or committed;
+   a. baseline: Watchdog notifications, parsed and filtered, nothing committed;
    b. the target: notifications of 2 alerts, each routed by its `team` label to one of three
       bots (Feishu, DingTalk, WeCom; fake, with their real rate limits, so storm control
-      coalesces the backlog all the while): render + enqueue + commit, for --seconds;
-   c. stress: every notification to all three bots (three cards per commit).
+      coalesces the backlog all the while): enqueue + commit (cards render in the
+      workers), for --seconds;
+   c. stress: every notification to all three bots (three messages per commit).
 
 Run: python -m tests.bench.outbox_ack [--rate 100] [--seconds 60] [--fsync-before-answer]
 """
@@ -169,13 +170,13 @@ def main() -> None:
         running(service_config(args.fsync), add_bots) as bench,
         MemoryWatch(bench.pid).watching() as memory,
     ):
-        print(f"a. baseline, Watchdog filtered (no render, no commit), {seconds / 3:.0f} s:")
+        print(f"a. baseline, Watchdog filtered (no commit), {seconds / 3:.0f} s:")
         run_load(bench, rate, seconds / 3, "watchdog", 0)
-        print(f"b. 2 alerts to one of three bots (render 1 card + commit), {seconds:.0f} s:")
+        print(f"b. 2 alerts to one of three bots (queue 1 message + commit), {seconds:.0f} s:")
         p99 = run_load(bench, rate, seconds, "one-bot", 10**6)
         verdict = "PASS" if p99 < TARGET_P99_MS else "FAIL"
         print(f"   ack p99 {p99:.1f} ms: {verdict} (target < {TARGET_P99_MS:.0f} ms)")
-        print(f"c. stress, 2 alerts to all three bots (3 cards + commit), {seconds / 2:.0f} s:")
+        print(f"c. stress, 2 alerts to all three bots (3 messages + commit), {seconds / 2:.0f} s:")
         run_load(bench, rate, seconds / 2, "all-bots", 2 * 10**6)
         sent = metric(bench.service, "alertbridge_messages_sent_total")
         digests = metric(bench.service, "alertbridge_digests_sent_total")
