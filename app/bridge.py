@@ -107,7 +107,7 @@ class Bridge:
     ) -> Accepted:
         """Route and enqueue; raises OutboxFull when the outbox cannot take it all."""
         key = notification_key(notification, only)
-        if self.dedup.is_duplicate(key):  # known before rendering; the commit checks again
+        if self.dedup.is_duplicate(key):  # known before routing; the commit checks again
             return self.duplicate(source, key)
         if self.heartbeat is not None:
             rest = await self.heartbeat.observe(notification)

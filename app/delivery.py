@@ -174,7 +174,16 @@ class Worker:
     async def rendered(self, item: OutboxItem) -> Batch | None:
         """The first part of the item's card, the others queued behind it; None if the item
         changed while its card was rendering (the caller looks at the queue again)."""
-        parts = await self.render(item.notification)
+        try:
+            parts = await self.render(item.notification)
+        except Exception:
+            # The renderer falls back to plain text when a card fails, so this is a bug: keep
+            # the message as a dead letter (`alertbridge outbox retry` once fixed) rather than
+            # block every message behind it, retrying a render that fails the same way.
+            log.exception("rendering message %s for %s failed", item.id, self.receiver)
+            await self.outbox.bury([item.id], "render failed: internal error")
+            self.metrics.dead.labels(*self.labels).inc()
+            return None
         first = await self.outbox.expand(item, parts)
         if first is None:
             return None

@@ -57,7 +57,7 @@ class Metrics:
         )
         self.dead = Counter(
             "alertbridge_messages_dead_total",
-            "Messages given up on (permanent failure or too old).",
+            "Messages given up on (permanent failure, too old, or a card that failed to render).",
             ["receiver", "platform"],
             registry=r,
         )

@@ -17,8 +17,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.config import Receiver
 from app.delivery import BACKOFF_MAX_SECONDS, Worker, backoff_seconds, stop_workers
 from app.metrics import Metrics
+from app.models import Notification
 from app.outbox import Entry
-from app.render import Renderer
+from app.render import Rendered, Renderer
 from app.senders import SENDERS
 from app.senders.base import SendError
 from app.sqlite_outbox import SqliteOutbox
@@ -130,6 +131,28 @@ async def test_a_queued_notification_is_rendered_when_sent_and_its_parts_go_firs
 
 def texts_of(bots: FakeBots, platform: str) -> list[str]:
     return [m["markdown"]["content"] for m in bots.messages(TOKENS[platform])]
+
+
+async def test_a_card_that_cannot_render_becomes_a_dead_letter_not_a_blocked_queue(
+    harness_for: Callable[..., Harness],
+) -> None:
+    bots = bots_with("dingtalk")
+    calls: list[Notification] = []
+
+    async def broken(about: Notification) -> list[Rendered]:
+        calls.append(about)
+        raise RuntimeError("a renderer bug")
+
+    harness = harness_for("dingtalk", bots.app, render=broken)
+    await harness.outbox.enqueue(
+        {"r": [Entry(None, notification()), entry(simple_message("dingtalk", "behind it"))]}
+    )
+    await bots.wait_for(lambda: len(bots.received) == 1, timeout=5)
+
+    assert bots.messages(TOKENS["dingtalk"])[0]["markdown"]["text"] == "behind it"
+    assert len(calls) == 1  # buried at once, not retried
+    assert harness.outbox.dead_count("r") == 1
+    assert harness.count("alertbridge_messages_dead_total", receiver="r", platform="dingtalk") == 1
 
 
 async def test_retries_after_a_5xx_and_keeps_order(harness_for: Callable[..., Harness]) -> None:
