@@ -32,6 +32,8 @@ from app.routing import LABEL_NAME, Router
 from app.sources import InvalidPayload
 
 if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
     from app.bridge import Bridge
     from app.outbox import State
     from app.render import Renderer
@@ -106,9 +108,31 @@ def obtain_config(path: Path | None) -> tuple[Config, str]:
     return load_config(path), str(path)
 
 
-def serve(args: argparse.Namespace) -> int:
+def run_server(app: ASGIApp, host: str, port: int, shutdown_grace: int) -> None:
+    """uvicorn as `serve` runs it (tests/bench/floor.py serves its floor the same way)."""
     import uvicorn
 
+    # SIGTERM: uvicorn stops taking requests, lets those in progress (each commits before it
+    # answers) finish, then the lifespan gives sends in flight delivery.shutdown_grace.
+    # gc.freeze: what imports and start-up built lives as long as the process; left in the
+    # collector it made each full collection a 70 ms pause of the event loop (ack latency).
+    # Slow clients: a body must arrive within server.read_timeout_seconds (api.read_body: 408).
+    # No limit_concurrency: beyond it uvicorn answers 503 to every request, /status included, so
+    # a pile of idle connections would take the health check down with it.
+    gc.freeze()
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        access_log=False,
+        log_config=None,
+        workers=1,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        timeout_graceful_shutdown=shutdown_grace,
+    )
+
+
+def serve(args: argparse.Namespace) -> int:
     from app.bridge import Bridge, open_outbox
     from app.config_files import load_checked
     from app.main import create_app
@@ -137,25 +161,8 @@ def serve(args: argparse.Namespace) -> int:
     log.info("outbox %s: %d message(s) pending", outbox_path(args.data_dir), pending(bridge))
     # access_log=False: uvicorn's access log prints query strings, which may carry credentials;
     # api.py logs method, path and status instead. log_config=None keeps our redacting handler.
-    # SIGTERM: uvicorn stops taking requests, lets those in progress (each commits before it
-    # answers) finish, then the lifespan gives sends in flight delivery.shutdown_grace.
-    # gc.freeze: what imports and start-up built lives as long as the process; left in the
-    # collector it made each full collection a 70 ms pause of the event loop (ack latency).
-    # Slow clients: a body must arrive within server.read_timeout_seconds (api.read_body: 408).
-    # No limit_concurrency: beyond it uvicorn answers 503 to every request, /status included, so
-    # a pile of idle connections would take the health check down with it.
-    gc.freeze()
     try:
-        uvicorn.run(
-            app,
-            host=args.host,
-            port=args.port,
-            access_log=False,
-            log_config=None,
-            workers=1,
-            timeout_keep_alive=KEEP_ALIVE_SECONDS,
-            timeout_graceful_shutdown=math.ceil(config.delivery.shutdown_grace),
-        )
+        run_server(app, args.host, args.port, math.ceil(config.delivery.shutdown_grace))
     finally:
         outbox.close()
     return 0

@@ -8,10 +8,11 @@ log level handling). Whatever alertbridge does beyond that is what the ratio to 
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import logging
 from typing import Any
+
+from app.cli import run_server
 
 ACCEPTED = b'{"status":"accepted"}'
 # app/config.py Delivery.shutdown_grace, which app/cli.py passes as timeout_graceful_shutdown.
@@ -57,19 +58,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args()
-    import uvicorn
-
     logging.basicConfig(level=args.log_level.upper())
-    gc.freeze()
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        access_log=False,
-        log_config=None,
-        workers=1,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-    )
+    run_server(app, args.host, args.port, GRACEFUL_SHUTDOWN_SECONDS)
 
 
 if __name__ == "__main__":
