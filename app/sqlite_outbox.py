@@ -16,6 +16,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -264,23 +265,17 @@ class SqliteOutbox:
             yield from (to_item(row) for row in rows)
 
     async def ack(self, ids: Sequence[str]) -> None:
-        """A digest's thousands of ids go in several transactions, inbound requests between:
-        each part stands on its own (a crash between parts only means a resend)."""
         now = self.clock()
-        for marks, part in chunks(ids):
 
-            def work(
-                db: sqlite3.Connection, marks: str = marks, part: Sequence[str] = part
-            ) -> None:
-                db.execute(
-                    "INSERT OR REPLACE INTO folds SELECT receiver, fold_key, ? FROM messages"
-                    f" WHERE id IN ({marks}) AND fold_key != ''",
-                    (now, *part),
-                )
-                db.execute(f"DELETE FROM messages WHERE id IN ({marks})", part)
+        def work(marks: str, part: Sequence[str], db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT OR REPLACE INTO folds SELECT receiver, fold_key, ? FROM messages"
+                f" WHERE id IN ({marks}) AND fold_key != ''",
+                (now, *part),
+            )
+            db.execute(f"DELETE FROM messages WHERE id IN ({marks})", part)
 
-            await self.write(work)
-            await asyncio.sleep(0)
+        await self._in_chunks(ids, work)
 
     async def postpone(self, item: OutboxItem, until: float, error: str) -> None:
         await self.write(
@@ -295,18 +290,23 @@ class SqliteOutbox:
         item.last_error = error
 
     async def bury(self, ids: Sequence[str], reason: str) -> None:
+        def work(marks: str, part: Sequence[str], db: sqlite3.Connection) -> None:
+            db.execute(
+                "UPDATE messages SET state = 'dead', last_error = ?"
+                f" WHERE id IN ({marks}) AND state = 'pending'",
+                (reason, *part),
+            )
+
+        await self._in_chunks(ids, work)
+
+    async def _in_chunks(
+        self, ids: Sequence[str], work: Callable[[str, Sequence[str], sqlite3.Connection], None]
+    ) -> None:
+        """`work("?,?,…", part, db)` over `ids` a chunk at a time: a digest's thousands of ids
+        go in several transactions with inbound requests let in between, each standing on its
+        own (a crash between them only means a resend)."""
         for marks, part in chunks(ids):
-
-            def work(
-                db: sqlite3.Connection, marks: str = marks, part: Sequence[str] = part
-            ) -> None:
-                db.execute(
-                    "UPDATE messages SET state = 'dead', last_error = ?"
-                    f" WHERE id IN ({marks}) AND state = 'pending'",
-                    (reason, *part),
-                )
-
-            await self.write(work)
+            await self.write(partial(work, marks, part))
             await asyncio.sleep(0)
 
     def backlog(self, receiver: str, *, due_only: bool = False) -> int:
