@@ -19,20 +19,20 @@ from pathlib import Path
 
 import httpx
 
-from app.config import Config, Receiver
-from app.dedup import Deduplicator, notification_key
-from app.delivery import Worker, stop_workers
-from app.digest import DigestRenderer
-from app.heartbeat import HeartbeatMonitor
-from app.metrics import Metrics
+from app.config.model import Config, Receiver
+from app.delivery.storm import StormControl
+from app.delivery.worker import Worker, stop_workers
+from app.intake.dedup import Deduplicator, notification_key
+from app.intake.heartbeat import HeartbeatMonitor
+from app.intake.router import Router
 from app.models import Notification
-from app.outbox import Entry, Outbox
-from app.redaction import Redactor
-from app.render import Rendered, Renderer
-from app.routing import Router
-from app.senders import SENDERS
-from app.sqlite_outbox import SqliteOutbox
-from app.storm import StormControl
+from app.ops.metrics import Metrics
+from app.ops.redaction import Redactor
+from app.outbox.contract import Entry, Outbox
+from app.outbox.sqlite import SqliteOutbox
+from app.platforms import SENDERS
+from app.rendering.digest import DigestRenderer
+from app.rendering.renderer import Rendered, Renderer
 
 log = logging.getLogger("alertbridge")
 

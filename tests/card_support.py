@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app.config import Mentions, Receiver
+from app.config.model import Mentions, Receiver
 from app.models import Alert, Notification
-from app.render import Renderer
-from app.senders import SENDERS
-from app.senders.base import Message
-from app.templating import message_strings
+from app.platforms import SENDERS
+from app.platforms.base import Message
+from app.rendering.renderer import Renderer
+from app.rendering.sandbox import message_strings
 
 NOW = datetime(2024, 5, 1, 2, 12, tzinfo=UTC)
 PLATFORMS = ("feishu", "dingtalk", "wecom", "console")

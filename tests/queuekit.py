@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.models import Alert, Notification, Status
-from app.outbox import Entry
+from app.outbox.contract import Entry
 
 START = 1_700_000_000.0
 

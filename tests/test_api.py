@@ -15,8 +15,8 @@ import pytest
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from app.config import parse_config
-from app.main import create_app
+from app.config.model import parse_config
+from app.server.app import create_app
 from tests.botkit import SECRETS, TOKENS, add_bot, webhook_url
 from tests.fakes.chatbots import FakeBots
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from app.card_context import human_duration, local_time
 from app.models import Alert
-from app.samples import sample_alert_notification, sample_event_notification
-from app.senders.base import Message
+from app.platforms.base import Message
+from app.rendering.context import human_duration, local_time
+from app.rendering.samples import sample_alert_notification, sample_event_notification
 from tests.card_support import (
     CHAT_PLATFORMS,
     NOW,

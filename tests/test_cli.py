@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import main
+from app.cli.main import main
 
 ROOT = Path(__file__).parent.parent
 CONFIG = """
@@ -126,9 +126,9 @@ def test_serve_with_a_bad_config_exits_non_zero(tmp_path: Path) -> None:
 async def test_outbox_lists_retries_and_purges_dead_letters(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from app.outbox_admin import OutboxAdmin
-    from app.outbox_db import outbox_path
-    from app.sqlite_outbox import SqliteOutbox
+    from app.outbox.admin import OutboxAdmin
+    from app.outbox.schema import outbox_path
+    from app.outbox.sqlite import SqliteOutbox
     from tests.queuekit import alert, entry, notification
 
     store = SqliteOutbox(outbox_path(tmp_path))

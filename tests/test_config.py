@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import ConfigError, default_config, load_config, parse_config
+from app.config.model import ConfigError, default_config, load_config, parse_config
 
 MINIMAL = {"receivers": [{"name": "ops", "platform": "feishu", "webhook_url": "${URL}"}]}
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app.cli import main
-from app.config import ConfigError
-from app.config_files import MAX_CARD_FILES, current_fingerprint, load_checked, read_cards
+from app.cli.main import main
+from app.config.files import MAX_CARD_FILES, current_fingerprint, load_checked, read_cards
+from app.config.model import ConfigError
 from tests.configmap import ConfigMapVolume
 
 TOKEN = "inline-webhook-token-5f0e"

@@ -14,13 +14,13 @@ import httpx
 import pytest
 
 from app.bridge import Bridge, open_outbox
-from app.config import Config, parse_config
-from app.dedup import event_key, merge_events, notification_key
-from app.main import create_app
+from app.config.model import Config, parse_config
+from app.intake.dedup import event_key, merge_events, notification_key
 from app.models import Alert
-from app.outbox import OutboxFull
+from app.outbox.contract import OutboxFull
+from app.outbox.sqlite import SqliteOutbox
+from app.server.app import create_app
 from app.sources.alertmanager import parse_alertmanager
-from app.sqlite_outbox import SqliteOutbox
 from tests.botkit import SECRETS, TOKENS, add_bot, webhook_url
 from tests.fakes.chatbots import FakeBots
 from tests.queuekit import Clock, alert, notification

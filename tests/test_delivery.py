@@ -14,15 +14,15 @@ import httpx
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.config import Receiver
-from app.delivery import BACKOFF_MAX_SECONDS, Worker, backoff_seconds, stop_workers
-from app.metrics import Metrics
+from app.config.model import Receiver
+from app.delivery.worker import BACKOFF_MAX_SECONDS, Worker, backoff_seconds, stop_workers
 from app.models import Notification
-from app.outbox import Entry
-from app.render import Rendered, Renderer
-from app.senders import SENDERS
-from app.senders.base import SendError
-from app.sqlite_outbox import SqliteOutbox
+from app.ops.metrics import Metrics
+from app.outbox.contract import Entry
+from app.outbox.sqlite import SqliteOutbox
+from app.platforms import SENDERS
+from app.platforms.base import SendError
+from app.rendering.renderer import Rendered, Renderer
 from tests.botkit import SECRETS, TOKENS, add_bot, simple_message, webhook_url
 from tests.fakes.chatbots import FakeBots
 from tests.fakes.faults import FailMode
@@ -309,7 +309,7 @@ async def test_an_outbox_failure_does_not_kill_the_worker(
         await real_ack(ids)
 
     monkeypatch.setattr(harness.outbox, "ack", failing_ack)
-    monkeypatch.setattr("app.delivery.ERROR_PAUSE_SECONDS", 0.01)
+    monkeypatch.setattr("app.delivery.worker.ERROR_PAUSE_SECONDS", 0.01)
     await harness.queue("wecom", "once")
     await bots.wait_for(lambda: harness.outbox.backlog("r") == 0, timeout=5)
     assert [m["markdown"]["content"] for m in bots.messages(TOKENS["wecom"])] == ["once", "once"]

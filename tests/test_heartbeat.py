@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from app.bridge import Bridge, open_outbox
-from app.config import Config, parse_config
-from app.main import create_app
-from app.outbox import Outbox
+from app.config.model import Config, parse_config
+from app.outbox.contract import Outbox
+from app.server.app import create_app
 from app.sources.alertmanager import parse_alertmanager
 from tests.botkit import TOKENS, add_bot, webhook_url
 from tests.fakes.chatbots import FakeBots

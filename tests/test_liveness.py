@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.config import parse_config
-from app.main import create_app
+from app.config.model import parse_config
+from app.server.app import create_app
 from tests.botkit import SECRETS, add_bot, webhook_url
 from tests.fakes.chatbots import FakeBots
 from tests.fakes.server import serve_in_thread

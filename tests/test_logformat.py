@@ -18,11 +18,11 @@ from typing import Any
 import httpx
 import pytest
 
-from app.cli import main
-from app.config import ConfigError
-from app.logformat import LogFormat
-from app.logsetup import LOG_FORMAT_ENV, chosen_log_format, setup_logging
-from app.redaction import Redactor
+from app.cli.main import main
+from app.config.model import ConfigError
+from app.ops.logformat import LogFormat
+from app.ops.logsetup import LOG_FORMAT_ENV, chosen_log_format, setup_logging
+from app.ops.redaction import Redactor
 
 ROOT = Path(__file__).parent.parent
 SECRET_URL = "https://open.feishu.cn/open-apis/bot/v2/hook/L0g-F0rmat-T0ken-5e3"

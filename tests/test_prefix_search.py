@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.prefix_search import MAX_PREDICTED_PROBES, Line, SplitSizes, largest_fitting
+from app.rendering.split import MAX_PREDICTED_PROBES, Line, SplitSizes, largest_fitting
 from tests.profiles import examples
 
 

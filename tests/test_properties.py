@@ -29,16 +29,16 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from app.config import Limits, Receiver
-from app.escaping import clean_text
+from app.config.model import Limits, Receiver
 from app.models import Notification
-from app.render import MAX_PARTS, Renderer
-from app.senders import SENDERS
-from app.senders.base import Message, encode_json
+from app.platforms import SENDERS
+from app.platforms.base import Message, encode_json
+from app.rendering.renderer import MAX_PARTS, Renderer
+from app.rendering.sandbox import message_strings
 from app.sources import InvalidPayload
 from app.sources.alertmanager import parse_alertmanager
 from app.sources.kube_eventer import parse_kube_eventer
-from app.templating import message_strings
+from app.text import clean_text
 from tests.botkit import SECRETS, TOKENS, add_bot, webhook_url
 from tests.fakes.chatbots import FakeBots
 from tests.profiles import examples

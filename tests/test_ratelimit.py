@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.ratelimit import RateLimiter
-from app.senders.base import RateLimit
+from app.delivery.ratelimit import RateLimiter
+from app.platforms.base import RateLimit
 
 
 class FakeTime:

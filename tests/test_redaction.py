@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from app.redaction import RedactingFilter, Redactor, redact_url
+from app.ops.redaction import RedactingFilter, Redactor, redact_url
 
 URL = "https://oapi.dingtalk.com/robot/send?access_token=0123456789abcdef"
 

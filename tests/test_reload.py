@@ -20,11 +20,11 @@ import pytest
 import yaml
 
 from app.bridge import Bridge
-from app.config_files import load_checked
-from app.main import create_app
-from app.metrics import Metrics
-from app.redaction import Redactor
-from app.reload import Reloader
+from app.config.files import load_checked
+from app.ops.metrics import Metrics
+from app.ops.redaction import Redactor
+from app.server.app import create_app
+from app.server.reload import Reloader
 from tests.botkit import webhook_url
 from tests.configmap import ConfigMapVolume
 from tests.fakes.chatbots import FakeBots

@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from app import render as render_module
-from app import templating
-from app.escaping import DIALECTS, Trusted, json_string_body, safe_url
-from app.mentions import MentionSet, dynamic_mentions, static_mentions
 from app.models import Alert
-from app.render import MAX_PARTS, builtin_cards_dir
-from app.samples import sample_alert_notification, sample_event_notification
-from app.senders.base import Message
+from app.platforms.base import Message
+from app.rendering import renderer as render_module
+from app.rendering import sandbox as templating
+from app.rendering.mentions import MentionSet, dynamic_mentions, static_mentions
+from app.rendering.renderer import MAX_PARTS, builtin_cards_dir
+from app.rendering.samples import sample_alert_notification, sample_event_notification
+from app.text import DIALECTS, Trusted, json_string_body, safe_url
 from tests.card_support import (
     CHAT_PLATFORMS,
     NOW,

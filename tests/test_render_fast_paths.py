@@ -15,13 +15,14 @@ from hypothesis import strategies as st
 from jinja2 import FileSystemLoader
 from jinja2.compiler import CodeGenerator
 
-from app import card_context, templating
-from app import render as render_module
-from app.escaping import _cleaned, clean_text
-from app.render import MAX_PARTS, Renderer, _Job, builtin_cards_dir
-from app.samples import sample_alert_notification, sample_event_notification
-from app.senders import SENDERS
-from app.senders.base import Message
+from app.platforms import SENDERS
+from app.platforms.base import Message
+from app.rendering import context as card_context
+from app.rendering import renderer as render_module
+from app.rendering import sandbox as templating
+from app.rendering.renderer import MAX_PARTS, Renderer, _Job, builtin_cards_dir
+from app.rendering.samples import sample_alert_notification, sample_event_notification
+from app.text import _cleaned, clean_text
 from tests.card_support import (
     CHAT_PLATFORMS,
     NOW,

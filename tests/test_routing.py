@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.config import parse_config
+from app.config.model import parse_config
+from app.intake.router import MatcherError, Router, parse_matcher
 from app.models import Alert, Notification
-from app.routing import MatcherError, Router, parse_matcher
 
 
 @pytest.mark.parametrize(

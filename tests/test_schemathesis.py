@@ -26,8 +26,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from app.config import parse_config
-from app.main import create_app
+from app.config.model import parse_config
+from app.server.app import create_app
 from tests.botkit import SECRETS, TOKENS, add_bot, webhook_url
 from tests.fakes.chatbots import FakeBots
 from tests.profiles import examples

@@ -32,12 +32,12 @@ import httpx
 import pytest
 
 from app.bridge import Bridge
-from app.cli import main, setup_logging
-from app.config import parse_config
-from app.main import create_app
-from app.redaction import Redactor
-from app.senders import SENDERS
-from app.senders.base import SendError
+from app.cli.main import main, setup_logging
+from app.config.model import parse_config
+from app.ops.redaction import Redactor
+from app.platforms import SENDERS
+from app.platforms.base import SendError
+from app.server.app import create_app
 from tests.botkit import simple_message, webhook_url
 from tests.fakes.chatbots import FakeBots
 from tests.fakes.faults import FailMode

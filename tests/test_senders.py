@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from app.senders import SENDERS
-from app.senders.base import Sender, SendError
-from app.senders.dingtalk import dingtalk_sign
-from app.senders.feishu import feishu_sign
+from app.platforms import SENDERS
+from app.platforms.base import Sender, SendError
+from app.platforms.dingtalk import dingtalk_sign
+from app.platforms.feishu import feishu_sign
 from tests.botkit import SECRETS, TOKENS, add_bot, simple_message, webhook_url
 from tests.fakes.chatbots import FakeBots
 from tests.fakes.faults import FailMode

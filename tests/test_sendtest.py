@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import pytest
 
-from app.cli import main
+from app.cli.main import main
 from tests.botkit import SECRETS, add_bot, webhook_url
 from tests.fakes import dingtalk, feishu, wecom
 from tests.fakes.chatbots import FakeBots

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from app.config import Limits
+from app.config.model import Limits
 from app.sources import InvalidPayload
 from app.sources.alertmanager import AlertmanagerPayload, parse_alertmanager, to_notification
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.config import Limits
+from app.config.model import Limits
 from app.models import Alert
 from app.sources import InvalidPayload
 from app.sources.kube_eventer import parse_kube_eventer

@@ -12,16 +12,16 @@ from typing import Any
 import httpx
 import pytest
 
-from app.config import Receiver, parse_config
-from app.digest import DigestRenderer
-from app.main import create_app
+from app.config.model import Receiver, parse_config
+from app.delivery.ratelimit import RateLimiter
+from app.delivery.storm import StormControl, Tally
 from app.models import Notification
-from app.outbox import OutboxItem
-from app.ratelimit import RateLimiter
-from app.render import Renderer
-from app.senders import SENDERS
-from app.senders.base import RateLimit
-from app.storm import StormControl, Tally
+from app.outbox.contract import OutboxItem
+from app.platforms import SENDERS
+from app.platforms.base import RateLimit
+from app.rendering.digest import DigestRenderer
+from app.rendering.renderer import Renderer
+from app.server.app import create_app
 from tests.botkit import SECRETS, TOKENS, add_bot, webhook_url
 from tests.e2e.support import card_text
 from tests.fakes.chatbots import FakeBots

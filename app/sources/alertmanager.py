@@ -22,10 +22,10 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from app.config import Limits
-from app.limits import DEFAULT_LIMITS, enforce_limits
+from app.config.model import Limits
 from app.models import Alert, Notification, Status
 from app.sources import InvalidPayload
+from app.sources.limits import DEFAULT_LIMITS, enforce_limits
 
 SUPPORTED_VERSION = "4"
 # How many validation errors one 422 message lists; the rest are counted, not spelled out.

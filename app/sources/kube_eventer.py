@@ -13,10 +13,10 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from app.config import Limits
-from app.limits import DEFAULT_LIMITS, enforce_limits
+from app.config.model import Limits
 from app.models import Alert, Notification
 from app.sources import InvalidPayload
+from app.sources.limits import DEFAULT_LIMITS, enforce_limits
 
 # sinks/webhook/webhook.go defaultBodyTemplate, byte for byte. Nothing in it is escaped, and the
 # sink deletes every `"` from the message, so a value is exactly the text up to the next quote.

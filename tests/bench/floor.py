@@ -12,7 +12,7 @@ import json
 import logging
 from typing import Any
 
-from app.cli import run_server
+from app.cli.main import run_server
 
 ACCEPTED = b'{"status":"accepted"}'
 # app/config.py Delivery.shutdown_grace, which app/cli.py passes as timeout_graceful_shutdown.

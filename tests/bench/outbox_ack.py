@@ -29,13 +29,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.config import Receiver
+from app.config.model import Receiver
 from app.models import Notification
-from app.outbox import Entry
-from app.render import Renderer
-from app.senders.base import Message
+from app.outbox.contract import Entry
+from app.outbox.sqlite import SqliteOutbox
+from app.platforms.base import Message
+from app.rendering.renderer import Renderer
 from app.sources.alertmanager import parse_alertmanager
-from app.sqlite_outbox import SqliteOutbox
 from tests.bench.harness import Bench, MemoryWatch, describe_ms, load, metric, percentile, running
 from tests.e2e.support import Bots
 

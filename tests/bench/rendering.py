@@ -1,4 +1,4 @@
-"""Render: messages per second per platform and payload size, in process with app.render.Renderer
+"""Render: messages per second per platform and payload size, in process with Renderer
 (the built-in cards, as `alertbridge serve` renders them on the request path). Counted both per
 second of wall time and per second of this process's CPU time: the latter holds up on a machine
 that other work shares.
@@ -10,9 +10,9 @@ import sys
 import time
 from typing import Any
 
-from app.config import Receiver
+from app.config.model import Receiver
 from app.models import Notification
-from app.render import Renderer
+from app.rendering.renderer import Renderer
 from app.sources.alertmanager import parse_alertmanager
 from app.sources.kube_eventer import parse_kube_eventer
 from tests.bench.payloads import Payload, all_payloads

@@ -95,7 +95,7 @@ def render_table(results: dict[str, Any]) -> list[str]:
         for r in results["render"]
     ]
     header = ["payload", "platform", "parts", "msgs/s", "msgs/cpu-s", "renders/cpu-s", "ms/render"]
-    return table("RENDER (in process, app.render.Renderer)", header, rows)
+    return table("RENDER (in process, app.rendering.renderer.Renderer)", header, rows)
 
 
 def delivery_lines(results: dict[str, Any]) -> list[str]:

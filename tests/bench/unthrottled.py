@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import sys
 
-from app.cli import main
-from app.senders import SENDERS
-from app.senders.base import RateLimit
+from app.cli.main import main
+from app.platforms import SENDERS
+from app.platforms.base import RateLimit
 
 UNTHROTTLED = (RateLimit(1000, 0.0),)
 

@@ -10,8 +10,8 @@ import yaml
 from fastapi import FastAPI
 from starlette.routing import Match
 
-from app.api import install_routes
-from app.config import Config, parse_config
+from app.config.model import Config, parse_config
+from app.server.api import install_routes
 from tests.deploy.support import find, secret_data
 
 Docs = list[dict[str, Any]]

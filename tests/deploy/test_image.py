@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import build_parser
+from app.cli.main import build_parser
 from tests.deploy.support import DEPLOY, REPO_ROOT, env_file, run
 from tests.e2e.support import LOOPBACK, Processes
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from app.metrics import Metrics
+from app.ops.metrics import Metrics
 from tests.deploy.support import DEPLOY, ident, load_file, require_tool, run
 
 HERE = Path(__file__).parent

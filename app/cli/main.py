@@ -1,0 +1,319 @@
+"""The `alertbridge` command: serve | check-config | render | route-test | send-test | outbox."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import logging
+import math
+import sqlite3
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from app import __version__
+from app.config.model import (
+    EMBEDDED_DEFAULT,
+    Config,
+    ConfigError,
+    Receiver,
+    Server,
+    default_config,
+    load_config,
+)
+from app.intake.router import LABEL_NAME, Router
+from app.ops.logformat import LOG_FORMATS
+from app.ops.logsetup import LOG_FORMAT_ENV, chosen_log_format, setup_logging
+from app.ops.redaction import Redactor
+from app.sources import InvalidPayload
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+    from app.bridge import Bridge
+    from app.outbox.contract import State
+    from app.rendering.renderer import Renderer
+
+log = logging.getLogger("alertbridge")
+DEFAULT_PORT = 8080
+# How long an idle connection stays open after an answer. Longer than the senders' own idle
+# timeout (Alertmanager's HTTP client, prometheus/common config/http_config.go: 5 minutes; Go's
+# DefaultTransport, which kube-eventer uses: 90 s), so the sender always closes first: a sender
+# never writes a notification onto a connection we are closing, which it would see as an error
+# (kube-eventer never retries). uvicorn's default of 5 s would make that race possible.
+KEEP_ALIVE_SECONDS = 310
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="alertbridge", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"alertbridge {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--config", type=Path, help="config YAML (default: embedded default)")
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve.add_argument("--data-dir", type=Path, default=Path("data"))
+    serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        help=f"text (default) or json, one object per line (env: {LOG_FORMAT_ENV})",
+    )
+
+    check = commands.add_parser("check-config", help="validate a config file")
+    check.add_argument("path", type=Path)
+
+    render = commands.add_parser("render", help="print the message(s) a receiver would get")
+    render.add_argument("--config", type=Path)
+    render.add_argument("--receiver", required=True)
+    render.add_argument("--payload", type=Path, help="Alertmanager or kube-eventer body")
+
+    route = commands.add_parser("route-test", help="print the receivers that get these labels")
+    route.add_argument("--config", type=Path)
+    route.add_argument("labels", nargs="+", metavar="LABEL=VALUE")
+
+    send = commands.add_parser(
+        "send-test", help="send a sample card to a receiver's bot once and print its answer"
+    )
+    send.add_argument("--config", type=Path)
+    send.add_argument("--receiver", required=True)
+
+    outbox = commands.add_parser(
+        "outbox", help="list, retry or purge queued and dead messages (also while serving)"
+    )
+    actions = outbox.add_subparsers(dest="action", required=True)
+    for action, text in (
+        ("list", "print pending messages (dead letters with --dead), oldest first"),
+        ("retry", "queue dead letters again, at the end of their receiver's queue"),
+        ("purge", "delete pending messages (dead letters with --dead)"),
+    ):
+        sub = actions.add_parser(action, help=text)
+        sub.add_argument("--data-dir", type=Path, default=Path("data"))
+        sub.add_argument("--receiver", help="only this receiver's messages")
+        sub.add_argument("--id", dest="ids", action="append", default=[], help="only this one")
+        implied = " (implied: retry re-queues dead letters)" if action == "retry" else ""
+        sub.add_argument("--dead", action="store_true", help="dead letters, not pending" + implied)
+    return parser
+
+
+def obtain_config(path: Path | None) -> tuple[Config, str]:
+    """The config alone, cards unchecked: `render` is how a broken card is looked at."""
+    if path is None:
+        return default_config(), EMBEDDED_DEFAULT
+    return load_config(path), str(path)
+
+
+def run_server(app: ASGIApp, host: str, port: int, shutdown_grace: int) -> None:
+    """uvicorn as `serve` runs it (tests/bench/floor.py serves its floor the same way)."""
+    import uvicorn
+
+    # SIGTERM: uvicorn stops taking requests, lets those in progress (each commits before it
+    # answers) finish, then the lifespan gives sends in flight delivery.shutdown_grace.
+    # gc.freeze: what imports and start-up built lives as long as the process; left in the
+    # collector it made each full collection a 70 ms pause of the event loop (ack latency).
+    # Slow clients: a body must arrive within server.read_timeout_seconds (api.read_body: 408).
+    # No limit_concurrency: beyond it uvicorn answers 503 to every request, /status included, so
+    # a pile of idle connections would take the health check down with it.
+    gc.freeze()
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        access_log=False,
+        log_config=None,
+        workers=1,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        timeout_graceful_shutdown=shutdown_grace,
+    )
+
+
+def serve(args: argparse.Namespace) -> int:
+    from app.bridge import Bridge, open_outbox
+    from app.config.files import load_checked
+    from app.outbox.schema import outbox_path
+    from app.server.app import create_app
+    from app.server.reload import Reloader
+
+    redactor = Redactor()
+    setup_logging(args.log_level, redactor, chosen_log_format(args.log_format))
+    loaded = load_checked(args.config)
+    config, source = loaded.config, loaded.source
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    outbox = open_outbox(config, outbox_path(args.data_dir))
+    bridge = Bridge(
+        config, config_source=source, redactor=redactor, outbox=outbox, cards=loaded.cards
+    )
+    reloader = Reloader(args.config, loaded, bridge.metrics)
+    app = create_app(config, config_source=source, bridge=bridge, reloader=reloader)
+    names = ", ".join(f"{r.name} ({r.platform})" for r in config.receivers)
+    log.info(
+        "alertbridge %s: config from %s (digest %s); receivers: %s",
+        __version__,
+        source,
+        loaded.digest,
+        names,
+    )
+    log.info("outbox %s: %d message(s) pending", outbox_path(args.data_dir), pending(bridge))
+    # access_log=False: uvicorn's access log prints query strings, which may carry credentials;
+    # api.py logs method, path and status instead. log_config=None keeps our redacting handler.
+    try:
+        run_server(app, args.host, args.port, math.ceil(config.delivery.shutdown_grace))
+    finally:
+        outbox.close()
+    return 0
+
+
+def pending(bridge: Bridge) -> int:
+    return sum(bridge.outbox.backlog(r.name) for r in bridge.config.receivers)
+
+
+def check_config(args: argparse.Namespace) -> int:
+    """The checks of start-up and of every reload: the YAML, then the cards on the samples."""
+    from app.config.files import load_checked
+
+    loaded = load_checked(args.path)
+    config = loaded.config
+    print(
+        f"{args.path}: OK, {len(config.receivers)} receiver(s), {len(config.routes)} route(s), "
+        f"digest {loaded.digest}"
+    )
+    return 0
+
+
+def render(args: argparse.Namespace) -> int:
+    from app.rendering.samples import sample_alert_notification, sample_event_notification
+    from app.sources.alertmanager import parse_alertmanager
+    from app.sources.kube_eventer import parse_kube_eventer
+
+    config, _ = obtain_config(args.config)
+    receiver = chosen_receiver(config, args.receiver)
+    if args.payload is None:
+        notifications = [sample_alert_notification(), sample_event_notification()]
+    else:
+        body = args.payload.read_bytes()
+        is_alertmanager = b'"alerts"' in body
+        parse = parse_alertmanager if is_alertmanager else parse_kube_eventer
+        notifications = [parse(body)]
+    renderer = make_renderer(config.server)
+    for notification in notifications:
+        for message in renderer.render(receiver, notification):
+            print(json.dumps(message, ensure_ascii=False, indent=2))
+    return 0
+
+
+def chosen_receiver(config: Config, name: str) -> Receiver:
+    receiver = config.receiver(name)
+    if receiver is None:
+        raise ConfigError(f"no receiver named {name!r}")
+    return receiver
+
+
+def make_renderer(server: Server) -> Renderer:
+    from app.rendering.renderer import Renderer
+
+    return Renderer(
+        timezone=server.timezone,
+        cards_dir=server.cards_dir,
+        alertmanager_url=server.alertmanager_url,
+    )
+
+
+def send_test(args: argparse.Namespace) -> int:
+    from app.cli.sendtest import describe_answer, describe_failure, sample_message, send_sample
+    from app.platforms.base import SendError
+
+    config, _ = obtain_config(args.config)
+    receiver = chosen_receiver(config, args.receiver)
+    redactor = Redactor(config.secrets())
+    setup_logging("info", redactor)  # where the console sender writes its card
+    message = sample_message(receiver, make_renderer(config.server))
+    try:
+        answer = asyncio.run(send_sample(receiver, message, config.server))
+    except SendError as error:
+        outcome, status = describe_failure(error), 1
+    else:
+        outcome, status = describe_answer(answer), 0
+    # Senders keep secrets out of their errors; the scrub is the safety net the logs have too.
+    print(redactor.scrub(f"{receiver.platform} receiver {receiver.name}: {outcome}"))
+    return status
+
+
+def route_test(args: argparse.Namespace) -> int:
+    config, _ = obtain_config(args.config)
+    labels: dict[str, str] = {}
+    for pair in args.labels:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"{pair!r} is not LABEL=VALUE")
+        if not LABEL_NAME.match(name):
+            raise ConfigError(f"{name!r} is not a valid label name")
+        labels[name] = value
+    router = Router(config)
+    if router.is_filtered(labels):
+        print("(dropped by a filter)")
+        return 0
+    receivers = router.match_receivers(labels)
+    print(",".join(receivers) if receivers else "(no receiver)")
+    return 0
+
+
+def outbox(args: argparse.Namespace) -> int:
+    from app.outbox.admin import OutboxAdmin
+    from app.outbox.schema import outbox_path
+    from app.rendering.context import card_title
+
+    path = outbox_path(args.data_dir)
+    if not path.is_file():
+        raise ConfigError(f"no outbox at {path} (see --data-dir)")
+    store = OutboxAdmin(path)
+    try:
+        state: State = "dead" if args.dead else "pending"
+        if args.action == "retry":
+            count = store.retry_dead(args.receiver, args.ids, now=time.time())
+            print(f"{count} dead letter(s) queued again")
+        elif args.action == "purge":
+            count = store.purge(state, args.receiver, args.ids)
+            print(f"{count} {state} message(s) deleted")
+        else:
+            for item in store.items(state, args.receiver, args.ids):
+                created = datetime.fromtimestamp(item.created_at, UTC).isoformat(timespec="seconds")
+                title = card_title(item.notification, 1, 1, 80) if item.notification.alerts else ""
+                print(f"{item.id}  {item.receiver}  {created}  attempts={item.attempts}  {title}")
+                if item.last_error:
+                    print(f"    {item.last_error}")
+    finally:
+        store.close()
+    return 0
+
+
+COMMANDS = {
+    "serve": serve,
+    "check-config": check_config,
+    "render": render,
+    "route-test": route_test,
+    "send-test": send_test,
+    "outbox": outbox,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"alertbridge: {exc}", file=sys.stderr)
+        return 2
+    except InvalidPayload as exc:
+        print(f"alertbridge: invalid payload: {exc.message}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"alertbridge: {exc.strerror}: {exc.filename}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as exc:  # the outbox file: unreadable, not a database, locked
+        print(f"alertbridge: outbox in {getattr(args, 'data_dir', '?')}: {exc}", file=sys.stderr)
+        return 2

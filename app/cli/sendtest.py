@@ -1,0 +1,39 @@
+"""`alertbridge send-test`: one sample card through a receiver's real sender, bypassing the
+outbox, and the platform's answer (or the classified failure) as one line for the operator.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from app.config.model import Receiver, Server
+from app.platforms import SENDERS
+from app.platforms.base import Answer, Message, SendError
+from app.rendering.renderer import Renderer
+from app.rendering.samples import sample_alert_notification
+from app.server.app import http_timeout
+
+
+def sample_message(receiver: Receiver, renderer: Renderer) -> Message:
+    """The first message of the sample alert card: one send, as the worker would make it."""
+    return renderer.render(receiver, sample_alert_notification())[0]
+
+
+async def send_sample(receiver: Receiver, message: Message, server: Server) -> Answer | None:
+    """Send once, no retry: the operator wants to see the first answer, failure included."""
+    async with httpx.AsyncClient(timeout=http_timeout(server)) as client:
+        sender = SENDERS[receiver.platform](receiver.webhook_url, receiver.secret, client)
+        return await sender.send(message)
+
+
+def describe_answer(answer: Answer | None) -> str:
+    if answer is None:
+        return "ok (no platform to answer: the card went to the log)"
+    return f"ok (code {answer.code}: {answer.message})"
+
+
+def describe_failure(error: SendError) -> str:
+    # "permanent" tells the operator to fix the config (token, secret, keyword), "retryable"
+    # that the service would have tried again later.
+    kind = "retryable" if error.retryable else "permanent"
+    return f"failed (code {error.code}, {kind}): {error.message}"

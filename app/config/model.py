@@ -1,0 +1,359 @@
+"""The YAML config as plain pydantic models, `load_config(path)` with ${ENV} expansion, and the
+embedded default used when no file is given (one console receiver, or one bot from env vars).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+Platform = Literal["feishu", "dingtalk", "wecom", "console"]
+
+# Dropped unless the config lists its own filters: Watchdog and DeadMansSnitch are always-firing
+# "the pipeline works" alerts that should never page a chat group.
+DEFAULT_FILTERS = [{"matchers": ["alertname =~ Watchdog|DeadMansSnitch"]}]
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+# Alertmanager and kube-eventer send a body in milliseconds on a cluster network: a request
+# still unfinished after this is a stalled or hostile client, answered 408 (issue 6).
+DEFAULT_READ_TIMEOUT_SECONDS = 15.0
+ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# Prometheus-style durations ("90s", "10m", "1h30m", "500ms"); a bare number is seconds.
+DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+DURATION_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; the message names the offending key."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse_duration(value: Any) -> Any:
+    """A duration such as "10m" in seconds (600.0); numbers pass through as seconds."""
+    if isinstance(value, str):
+        text = value.strip()
+        parts = DURATION_PART.findall(text)
+        if not parts or "".join(n + u for n, u in parts) != text:
+            raise ValueError(f"{value!r} is not a duration like 90s, 10m or 1h30m")
+        return sum(float(n) * DURATION_UNIT_SECONDS[u] for n, u in parts)
+    return value
+
+
+# Seconds, written in the config as "10m", "24h", "500ms" or a number of seconds.
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+
+
+# open_id / user_id (Feishu), userid (DingTalk, WeCom): nothing that could close a tag or quote.
+USER_ID = re.compile(r"[A-Za-z0-9_.+\-]{1,64}")
+# Mainland numbers, or "+852-12345678" for the others (chat-platforms.md 2.4).
+MOBILE = re.compile(r"\+?[0-9][0-9\-]{4,19}")
+
+
+class Mentions(Strict):
+    all: bool = False
+    users: list[str] = Field(default_factory=list)  # platform user ids (open_id, userid)
+    mobiles: list[str] = Field(default_factory=list)  # DingTalk / WeCom phone numbers
+    # Alert labels or annotations whose comma-separated value names more users to mention.
+    from_labels: list[str] = Field(default_factory=lambda: ["mention_users"])
+    from_labels_mobiles: list[str] = Field(default_factory=lambda: ["mention_mobiles"])
+
+    @field_validator("users")
+    @classmethod
+    def _users(cls, values: list[str]) -> list[str]:
+        return check_ids(values, USER_ID, "user id")
+
+    @field_validator("mobiles")
+    @classmethod
+    def _mobiles(cls, values: list[str]) -> list[str]:
+        return check_ids(values, MOBILE, "phone number")
+
+
+def check_ids(values: list[str], pattern: re.Pattern[str], what: str) -> list[str]:
+    """Static mention ids are checked at start-up; "all" is spelled `all: true`, not an id."""
+    for value in values:
+        bare = value.strip().removeprefix("@")
+        if bare.lower() == "all" or not pattern.fullmatch(bare):
+            raise ValueError(f"{value!r} is not a valid {what} (for everyone use all: true)")
+    return values
+
+
+class Receiver(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    platform: Platform
+    webhook_url: str = ""
+    secret: str | None = None
+    mentions: Mentions = Field(default_factory=Mentions)
+    keyword: str | None = None  # put into every card for bots in keyword-security mode
+
+    @model_validator(mode="after")
+    def _needs_url(self) -> Receiver:
+        if self.platform != "console" and not self.webhook_url.startswith(("http://", "https://")):
+            raise ValueError("webhook_url must be an http(s) URL for platform " + self.platform)
+        return self
+
+
+class Route(Strict):
+    matchers: list[str] = Field(default_factory=list)
+    receivers: list[str]
+    continue_: bool = Field(default=False, alias="continue")
+
+
+class Filter(Strict):
+    matchers: list[str]
+
+
+class BasicAuth(Strict):
+    username: str
+    password: str
+
+
+class InboundAuth(Strict):
+    """What Alertmanager's http_config can send: `authorization` (Bearer) or `basic_auth`."""
+
+    bearer_token: str | None = None
+    basic: BasicAuth | None = None
+
+
+class Server(Strict):
+    path_prefix: str = ""  # e.g. "/1bdc0637": a secret prefix, as the seed's URLs had
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, gt=0)
+    auth: InboundAuth = Field(default_factory=InboundAuth)
+    timezone: str = "Asia/Shanghai"
+    cards_dir: Path | None = None  # user templates that override the built-in cards/
+    alertmanager_url: str = ""  # link target when a payload's externalURL is unusable
+    max_backlog: int = Field(default=10_000, gt=0)  # per receiver; beyond it we answer 503
+    # false: answer once the outbox commit is written (WAL, synchronous=NORMAL): a 2xx survives
+    # a crash or kill -9; a power cut can lose the last second (the WAL is synced every second).
+    # true: also wait for an fsync (grouped over concurrent requests): a 2xx survives a power
+    # cut, but every answer waits on the disk's fsync tail (README, "The outbox").
+    fsync_before_answer: bool = False
+    send_timeout_seconds: float = Field(default=10.0, gt=0)
+    read_timeout_seconds: float = Field(default=DEFAULT_READ_TIMEOUT_SECONDS, gt=0)
+
+    @field_validator("path_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        value = value.rstrip("/")
+        if value and not value.startswith("/"):
+            raise ValueError("path_prefix must start with '/'")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+class Limits(Strict):
+    """What one inbound notification may hold (app/limits.py enforces it).
+
+    Generous on purpose: Alertmanager's own max_alerts defaults to 0 (unlimited) and a big group
+    holds thousands of alerts; a kube-prometheus alert has 10-20 labels and annotations.
+    """
+
+    alerts_per_notification: int = Field(default=10_000, gt=0)  # beyond it: 413
+    labels_per_alert: int = Field(default=128, gt=0)  # labels, and annotations, each; 422
+    label_name_chars: int = Field(default=1024, gt=0)  # a longer name: 422
+    label_value_chars: int = Field(default=16 * 1024, gt=0)  # a longer value is clipped
+
+
+class Delivery(Strict):
+    max_age: Duration = 24 * 3600.0  # a message still failing after this becomes a dead letter
+    shutdown_grace: Duration = 10.0  # on SIGTERM, sends in flight may finish within this
+
+
+class Storm(Strict):
+    """Coalesce a receiver's backlog into digests when its bot's rate limit cannot drain it."""
+
+    enabled: bool = True
+    max_delay: Duration = 60.0
+
+
+class Dedup(Strict):
+    window: Duration = 300.0  # Alertmanager HA duplicates of one notification within this
+    events_window: Duration = 300.0  # one kube-eventer card per event and receiver within this
+
+
+class Heartbeat(Strict):
+    """Watchdog as the pipeline's heartbeat: a card to `receiver` when it stops arriving."""
+
+    receiver: str
+    alertname: str = "Watchdog"
+    timeout: Duration = 600.0
+
+
+class Config(Strict):
+    server: Server = Field(default_factory=Server)
+    limits: Limits = Field(default_factory=Limits)
+    delivery: Delivery = Field(default_factory=Delivery)
+    storm: Storm = Field(default_factory=Storm)
+    dedup: Dedup = Field(default_factory=Dedup)
+    heartbeat: Heartbeat | None = None
+    receivers: list[Receiver] = Field(min_length=1)
+    routes: list[Route] = Field(default_factory=list)
+    default_receiver: str | None = None
+    filters: list[Filter] = Field(default_factory=lambda: [Filter(**f) for f in DEFAULT_FILTERS])
+
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        names = [r.name for r in self.receivers]
+        duplicates = {n for n in names if names.count(n) > 1}
+        if duplicates:
+            raise ValueError(f"receiver names must be unique: {sorted(duplicates)}")
+        for i, route in enumerate(self.routes):
+            for name in route.receivers:
+                if name not in names:
+                    raise ValueError(f"routes.{i}.receivers: unknown receiver {name!r}")
+        if self.default_receiver is not None and self.default_receiver not in names:
+            raise ValueError(f"default_receiver: unknown receiver {self.default_receiver!r}")
+        if self.heartbeat is not None and self.heartbeat.receiver not in names:
+            raise ValueError(f"heartbeat.receiver: unknown receiver {self.heartbeat.receiver!r}")
+        return self
+
+    def receiver(self, name: str) -> Receiver | None:
+        return next((r for r in self.receivers if r.name == name), None)
+
+    def secrets(self) -> list[str]:
+        """Every configured value that must never appear in output."""
+        values: list[str] = []
+        for r in self.receivers:
+            values += [r.webhook_url, r.secret or ""]
+        auth = self.server.auth
+        values.append(auth.bearer_token or "")
+        if auth.basic:
+            values.append(auth.basic.password)
+        if self.server.path_prefix:
+            values.append(self.server.path_prefix.strip("/"))
+        return [v for v in values if v]
+
+
+def expand_env(value: Any, environ: dict[str, str]) -> Any:
+    """Replace ${NAME} or ${NAME:-default} in every string; an unset name with no default fails."""
+    if isinstance(value, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in environ:
+                return environ[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"environment variable {name} is not set")
+
+        return ENV_PATTERN.sub(substitute, value)
+    if isinstance(value, list):
+        return [expand_env(v, environ) for v in value]
+    if isinstance(value, dict):
+        return {k: expand_env(v, environ) for k, v in value.items()}
+    return value
+
+
+def parse_config(data: Any, environ: dict[str, str] | None = None) -> Config:
+    if not isinstance(data, dict):
+        raise ConfigError("config must be a mapping with at least 'receivers'")
+    expanded = expand_env(data, dict(os.environ) if environ is None else environ)
+    try:
+        config = Config.model_validate(expanded)
+    except ValidationError as exc:
+        raise ConfigError(describe_errors(exc)) from None
+    check_matchers(config)
+    return config
+
+
+def check_matchers(config: Config) -> None:
+    from app.intake.router import MatcherError, parse_matchers
+
+    groups = [(f"routes.{i}", r.matchers) for i, r in enumerate(config.routes)]
+    groups += [(f"filters.{i}", f.matchers) for i, f in enumerate(config.filters)]
+    for where, matchers in groups:
+        try:
+            parse_matchers(matchers)
+        except MatcherError as exc:
+            raise ConfigError(f"{where}.matchers: {exc}") from None
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """One line per problem, each starting with the dotted path of the offending key.
+
+    Input values are left out on purpose: they may be webhook URLs or secrets.
+    """
+    lines = []
+    for error in exc.errors():
+        path = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        lines.append(f"{path}: {error['msg']}")
+    return "invalid config:\n  " + "\n  ".join(lines)
+
+
+def load_config(path: Path, environ: dict[str, str] | None = None) -> Config:
+    return parse_config_bytes(read_config(path), path, environ)
+
+
+def read_config(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+
+
+def parse_config_bytes(raw: bytes, path: Path, environ: dict[str, str] | None = None) -> Config:
+    """The config in `raw`, as read from `path` (named in errors). A reload parses the very bytes
+    it fingerprints, so what /status reports is what was parsed."""
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config {path} is not UTF-8 (byte {exc.start})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {path} is not valid YAML: {yaml_problem(exc)}") from None
+    return parse_config(data, environ)
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """What PyYAML found and where, without the snippet of the line it quotes: that line may
+    hold a webhook URL or a secret."""
+    problem = getattr(exc, "problem", None) or "unreadable YAML"
+    mark = getattr(exc, "problem_mark", None)
+    if mark is None:
+        return str(problem)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+
+
+ENV_PLATFORMS: tuple[Platform, ...] = ("feishu", "dingtalk", "wecom")
+EMBEDDED_DEFAULT = "embedded default"  # where the config came from, said without a file
+
+
+def default_config(environ: dict[str, str] | None = None) -> Config:
+    """No file: one receiver per ALERTBRIDGE_<PLATFORM>_URL set, else a console receiver."""
+    env = dict(os.environ) if environ is None else environ
+    receivers: list[dict[str, Any]] = []
+    for platform in ENV_PLATFORMS:
+        url = env.get(f"ALERTBRIDGE_{platform.upper()}_URL")
+        if url:
+            secret = env.get(f"ALERTBRIDGE_{platform.upper()}_SECRET") or None
+            receivers.append(
+                {"name": platform, "platform": platform, "webhook_url": url, "secret": secret}
+            )
+    if not receivers:
+        receivers.append({"name": "console", "platform": "console"})
+    # Every notification goes to every configured bot: that is what a one-bot setup means.
+    routes = [{"matchers": [], "receivers": [r["name"] for r in receivers]}]
+    return parse_config({"receivers": receivers, "routes": routes}, environ={})

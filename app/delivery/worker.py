@@ -1,0 +1,309 @@
+"""One worker per receiver: rate limit, send, and the only retry loop (backoff, give-up).
+
+Senders classify failures (SendError.retryable); this module decides when to try again. The head
+message of a receiver's queue is retried before anything behind it, so order is kept per bot. In
+a storm (app/storm.py) one send carries a digest of the oldest messages instead of the oldest
+one; it succeeds or fails for all of them together. A message is queued as its notification;
+the card is rendered here, when it is the next to go (a digest needs no card of the messages it
+stands for), by `render`, which runs off the event loop (a user's card may be slow).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from app.delivery.ratelimit import RateLimiter
+from app.delivery.storm import StormControl
+from app.models import Notification
+from app.ops.metrics import Metrics
+from app.outbox.contract import Outbox, OutboxItem
+from app.platforms.base import Message, Sender, SendError
+
+if TYPE_CHECKING:
+    from app.rendering.renderer import Rendered
+
+# Renders one queued notification into the receiver's card: its parts, at least one.
+RenderCard = Callable[[Notification], Awaitable[Sequence["Rendered"]]]
+
+log = logging.getLogger("alertbridge.delivery")
+
+BACKOFF_FIRST_SECONDS = 1.0
+BACKOFF_MAX_SECONDS = 300.0
+MAX_AGE_SECONDS = 24 * 3600.0  # give up on a message this old (a dead letter then)
+# After an unexpected error (the outbox's disk, a bug), pause before looking at the queue again.
+ERROR_PAUSE_SECONDS = 1.0
+
+Outcome = Literal["delivered", "retry", "dead"]
+
+
+@dataclass(slots=True)
+class ReceiverHealth:
+    """What /status shows per receiver."""
+
+    last_success: float | None = None
+    last_error: str | None = None
+    last_error_at: float | None = None
+    sent: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What one send carries: one queued message, or a digest standing for several."""
+
+    message: Message
+    ids: list[str]
+    head: OutboxItem  # the oldest: its attempts, backoff and age stand for the batch
+
+    @property
+    def label(self) -> str:
+        if len(self.ids) == 1:
+            return f"message {self.head.id}"
+        return f"digest of {len(self.ids)} messages ({self.head.id} … {self.ids[-1]})"
+
+
+def backoff_seconds(
+    attempt: int, hint: float | None, rng: random.Random, first: float = BACKOFF_FIRST_SECONDS
+) -> float:
+    """Exponential backoff with jitter, never shorter than the platform's own wait hint."""
+    ceiling = min(BACKOFF_MAX_SECONDS, first * 2 ** max(0, attempt - 1))
+    delay = rng.uniform(ceiling / 2, ceiling)
+    return max(delay, hint or 0.0)
+
+
+class Worker:
+    def __init__(
+        self,
+        receiver: str,
+        sender: Sender,
+        outbox: Outbox,
+        metrics: Metrics,
+        *,
+        render: RenderCard,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        max_age_seconds: float = MAX_AGE_SECONDS,
+        storm: StormControl | None = None,
+        backoff_first_seconds: float = BACKOFF_FIRST_SECONDS,
+    ) -> None:
+        self.receiver = receiver
+        self.sender = sender
+        self.outbox = outbox
+        self.metrics = metrics
+        self.render = render
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.max_age_seconds = max_age_seconds
+        self.storm = storm
+        self.backoff_first_seconds = backoff_first_seconds
+        self.limiter = RateLimiter(sender.RATE_LIMITS)
+        self.health = ReceiverHealth()
+        self.stopping = False  # finish the send in flight, then return
+        self.sending = False
+        self.paced_until = 0.0  # monotonic; after a digest, the next send waits until then
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self.run(), name=f"worker-{self.receiver}")
+
+    @property
+    def labels(self) -> tuple[str, str]:
+        return self.receiver, self.sender.platform
+
+    async def run(self) -> None:
+        """Deliver until stopped; cancelled at shutdown unless a send is in flight."""
+        while not self.stopping:
+            try:
+                await self.step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The one broad catch: nothing (the outbox's disk, a bug) may kill the worker;
+                # whatever was not acked is still queued and is sent again.
+                log.exception("unexpected error in the worker of %s", self.receiver)
+                await asyncio.sleep(ERROR_PAUSE_SECONDS)
+            self.metrics.queue_depth.labels(self.receiver).set(self.outbox.backlog(self.receiver))
+
+    async def step(self) -> None:
+        head = await self.outbox.next_item(self.receiver)
+        wait = head.not_before - self.clock()
+        if wait > 0:
+            await asyncio.sleep(wait)
+            return  # and look again: the queue may have changed meanwhile
+        if (pause := self.paced_until - time.monotonic()) > 0:
+            await asyncio.sleep(pause)
+        await self.limiter.wait()
+        batch = await self.take()
+        if batch is None:
+            return
+        # Counted as sent only now: building a digest takes time, and the platform counts the
+        # request when it arrives, not when its slot was free.
+        await self.limiter.acquire()
+        self.sending = True
+        try:
+            await self.attempt(batch)
+        finally:
+            self.sending = False
+        if len(batch.ids) > 1 and self.storm is not None:
+            self.paced_until = time.monotonic() + self.storm.spacing(self.limiter)
+
+    async def take(self) -> Batch | None:
+        """The oldest message, or a digest of the oldest ones when the backlog is too long."""
+        if self.storm is not None:
+            due = self.outbox.backlog(self.receiver, due_only=True)
+            count = self.storm.coalesce_count(due, self.limiter)
+            if count > 1:
+                items = self.outbox.oldest(self.receiver, count)
+                head = next(items, None)
+                if head is not None:
+                    message, tally = await self.storm.digest(itertools.chain([head], items))
+                    return Batch(message, tally.ids, head)
+        item = self.outbox.head(self.receiver)
+        if item is None:
+            return None
+        if item.message is None:
+            return await self.rendered(item)
+        return Batch(item.message, [item.id], item)
+
+    async def rendered(self, item: OutboxItem) -> Batch | None:
+        """The first part of the item's card, the others queued behind it; None if the item
+        changed while its card was rendering (the caller looks at the queue again)."""
+        try:
+            parts = await self.render(item.notification)
+        except Exception:
+            # The renderer falls back to plain text when a card fails, so this is a bug: keep
+            # the message as a dead letter (`alertbridge outbox retry` once fixed) rather than
+            # block every message behind it, retrying a render that fails the same way.
+            log.exception("rendering message %s for %s failed", item.id, self.receiver)
+            await self.outbox.bury([item.id], "render failed: internal error")
+            self.metrics.dead.labels(*self.labels).inc()
+            return None
+        first = await self.outbox.expand(item, parts)
+        if first is None:
+            return None
+        if len(parts) > 1:  # counted as one message when it was queued
+            self.metrics.enqueued.labels(*self.labels).inc(len(parts) - 1)
+        return Batch(parts[0].message, [first.id], first)
+
+    async def attempt(self, batch: Batch) -> None:
+        started = time.monotonic()
+        try:
+            answer = await self.sender.send(batch.message)
+        except SendError as error:
+            await self.failed(batch, error, self.observe(started))
+            return
+        except Exception:
+            # A bug in a sender: retried like any transient failure.
+            seconds = self.observe(started)
+            log.exception("unexpected error sending %s to %s", batch.label, self.receiver)
+            internal = SendError("internal error", retryable=True, code="internal")
+            await self.failed(batch, internal, seconds)
+            return
+        seconds = self.observe(started)
+        await self.outbox.ack(batch.ids)
+        self.metrics.sent.labels(*self.labels).inc()
+        if len(batch.ids) > 1:
+            self.metrics.digests.labels(*self.labels).inc()
+            self.metrics.coalesced.labels(*self.labels).inc(len(batch.ids))
+        self.health.last_success = self.clock()
+        self.health.sent += 1
+        code = answer.code if answer else None
+        log.info(
+            "delivered %s to %s (%s) after %d attempt(s) in %.0f ms",
+            batch.label,
+            self.receiver,
+            self.sender.platform,
+            batch.head.attempts + 1,
+            seconds * 1000,
+            extra=self.outcome_fields(batch, "delivered", code, seconds),
+        )
+
+    def observe(self, started: float) -> float:
+        """Record the send's latency; returns it in seconds for the outcome's log line."""
+        seconds = time.monotonic() - started
+        self.metrics.send_latency.labels(self.sender.platform).observe(seconds)
+        return seconds
+
+    def outcome_fields(
+        self, batch: Batch, outcome: Outcome, code: str | None, seconds: float
+    ) -> dict[str, object]:
+        """The structured fields of the one log line per delivery outcome (shown as JSON by
+        --log-format json; the text format says the same in its message)."""
+        return {
+            "receiver": self.receiver,
+            "platform": self.sender.platform,
+            "message_id": batch.head.id,
+            "messages": len(batch.ids),  # more than one: a digest, all with the same outcome
+            "attempt": batch.head.attempts + 1,
+            "code": code,
+            "latency_ms": round(seconds * 1000, 1),
+            "outcome": outcome,
+        }
+
+    async def failed(self, batch: Batch, error: SendError, seconds: float) -> None:
+        self.metrics.failed.labels(*self.labels, error.code, str(error.retryable).lower()).inc()
+        self.health.last_error = f"{error.code}: {error.message}"
+        self.health.last_error_at = self.clock()
+        if error.retryable and error.retry_after:
+            # The platform's own "slow down": pause the whole bot, not just this message.
+            self.limiter.block_for(error.retry_after)
+        too_old = self.clock() - batch.head.created_at > self.max_age_seconds
+        if error.retryable and not too_old:
+            await self.retry(batch, error, seconds)
+            return
+        reason = "too old" if too_old else "permanent failure"
+        log.error(
+            "giving up on %s to %s (%s) after %d attempt(s), %s: %s",
+            batch.label,
+            self.receiver,
+            self.sender.platform,
+            batch.head.attempts + 1,
+            reason,
+            error.message,
+            extra=self.outcome_fields(batch, "dead", error.code, seconds),
+        )
+        await self.outbox.bury(batch.ids, f"{reason}: {error.code}: {error.message}")
+        self.metrics.dead.labels(*self.labels).inc(len(batch.ids))
+
+    async def retry(self, batch: Batch, error: SendError, seconds: float) -> None:
+        item = batch.head
+        delay = backoff_seconds(
+            item.attempts + 1, error.retry_after, self.rng, self.backoff_first_seconds
+        )
+        log.warning(
+            "%s to %s (%s) failed (%s: %s); attempt %d, retrying in %.1fs",
+            batch.label,
+            self.receiver,
+            self.sender.platform,
+            error.code,
+            error.message,
+            item.attempts + 1,
+            delay,
+            extra=self.outcome_fields(batch, "retry", error.code, seconds),
+        )
+        await self.outbox.postpone(item, self.clock() + delay, f"{error.code}: {error.message}")
+        self.metrics.retries.labels(*self.labels).inc()
+
+
+async def stop_workers(workers: Sequence[Worker], grace: float) -> None:
+    """Idle workers stop at once; a send in flight may finish within `grace`, else it is
+    cancelled. Nothing is lost either way: what was not acked stays queued."""
+    tasks = [w.task for w in workers if w.task is not None]
+    for worker in workers:
+        worker.stopping = True
+        if not worker.sending and worker.task is not None:
+            worker.task.cancel()
+    busy = [w.receiver for w in workers if w.sending]
+    if busy:
+        log.info("waiting up to %.1fs for sends in flight to %s", grace, ", ".join(busy))
+    if tasks:
+        _, late = await asyncio.wait(tasks, timeout=grace)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

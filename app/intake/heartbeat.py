@@ -1,0 +1,166 @@
+"""Watchdog as the pipeline's heartbeat: with `heartbeat:` configured, the always-firing Watchdog
+alert is recorded instead of dropped. When none has arrived for `heartbeat.timeout`, a "the
+alerting pipeline is broken" card goes to `heartbeat.receiver`; a recovery card follows when one
+arrives again. The state is kept in the outbox, so a restart neither forgets an open alarm nor
+raises a false one: the silence is measured from start-up at the earliest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from app.config.model import Heartbeat
+from app.models import Alert, Notification, Status
+from app.ops.metrics import Metrics
+from app.outbox.contract import Outbox, OutboxFull
+from app.rendering.context import human_duration
+
+log = logging.getLogger("alertbridge.heartbeat")
+
+STATE_NAME = "heartbeat"
+ALERTNAME = "AlertingPipelineBroken"
+MAX_CHECK_SECONDS = 10.0
+CHECKS_PER_TIMEOUT = 10
+
+
+@dataclass
+class HeartbeatState:
+    last_seen: float | None = None
+    missing_since: float | None = None  # set once the "broken" card is queued
+
+
+def moment(timestamp: float | None) -> datetime | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
+
+
+class HeartbeatMonitor:
+    def __init__(
+        self,
+        config: Heartbeat,
+        outbox: Outbox,
+        send: Callable[[Notification], Awaitable[None]],  # queues a card for config.receiver
+        metrics: Metrics,
+        clock: Callable[[], float],
+    ) -> None:
+        self.config = config
+        self.outbox = outbox
+        self.send = send
+        self.metrics = metrics
+        self.clock = clock
+        self.started_at = clock()
+        saved = outbox.load_state(STATE_NAME)
+        self.state = HeartbeatState(**json.loads(saved)) if saved else HeartbeatState()
+        self.update_metrics()
+
+    @property
+    def check_seconds(self) -> float:
+        return min(self.config.timeout / CHECKS_PER_TIMEOUT, MAX_CHECK_SECONDS)
+
+    def deadline(self) -> float:
+        """When the silence becomes an alarm; our own downtime does not count as silence."""
+        return max(self.state.last_seen or 0.0, self.started_at) + self.config.timeout
+
+    async def observe(self, notification: Notification) -> Notification | None:
+        """`notification` without its heartbeat alerts (None when nothing else is left); a
+        firing one is a beat."""
+        beats = [
+            a for a in notification.alerts if a.labels.get("alertname") == self.config.alertname
+        ]
+        if not beats:
+            return notification
+        if any(a.status == "firing" for a in beats):
+            await self.beat()
+        rest = [a for a in notification.alerts if a not in beats]
+        return notification.with_alerts(rest) if rest else None
+
+    async def beat(self) -> None:
+        self.state.last_seen = self.clock()
+        if self.state.missing_since is not None and await self.notify("resolved"):
+            log.info("%s arrived again: the alerting pipeline works", self.config.alertname)
+            self.state.missing_since = None
+        await self.save()
+
+    async def check(self) -> None:
+        overdue = self.state.missing_since is None and self.clock() > self.deadline()
+        if overdue and await self.notify("firing"):
+            log.error(
+                "no %s alert for %s: the alerting pipeline is broken",
+                self.config.alertname,
+                human_duration(self.config.timeout),
+            )
+            self.state.missing_since = self.clock()
+            await self.save()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.check()
+            except Exception:  # the check must go on; the error is the outbox's, logged
+                log.exception("heartbeat check failed")
+            await asyncio.sleep(self.check_seconds)
+
+    async def notify(self, status: Status) -> bool:
+        try:
+            await self.send(self.card(status))
+        except OutboxFull as exc:  # tried again at the next check or beat
+            log.error("cannot queue the heartbeat card: %s", exc)
+            return False
+        return True
+
+    def card(self, status: Status) -> Notification:
+        name, silence = self.config.alertname, human_duration(self.config.timeout)
+        last = self.state.last_seen
+        if status == "firing":
+            summary = f"No {name} alert for {silence}: the alerting pipeline is broken"
+        else:
+            summary = f"{name} is arriving again: the alerting pipeline works"
+        alert = Alert(
+            status=status,
+            labels={"alertname": ALERTNAME, "severity": "critical", "heartbeat": name},
+            annotations={
+                "summary": summary,
+                "description": f"Started is when the last {name} arrived (or alertbridge "
+                "started, if none has since). Alerts may not be reaching this group: check "
+                "Prometheus, Alertmanager and its route to alertbridge.",
+            },
+            starts_at=moment(last if last is not None else self.started_at),
+            ends_at=moment(self.clock()) if status == "resolved" else None,
+            fingerprint="alertbridge-heartbeat",
+        )
+        return Notification(
+            kind="alert", status=status, alerts=[alert], group_key="alertbridge/heartbeat"
+        )
+
+    async def save(self) -> None:
+        await self.outbox.save_state(STATE_NAME, json.dumps(asdict(self.state)))
+        self.update_metrics()
+
+    def update_metrics(self) -> None:
+        if self.state.last_seen is not None:
+            self.metrics.heartbeat_last_seen.set(self.state.last_seen)
+        self.metrics.heartbeat_missing.set(int(self.state.missing_since is not None))
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "alertname": self.config.alertname,
+            "receiver": self.config.receiver,
+            "timeout_seconds": self.config.timeout,
+            "last_seen": self.state.last_seen,
+            "missing": self.state.missing_since is not None,
+            "missing_since": self.state.missing_since,
+            "deadline": self.deadline(),
+        }
+
+    def continue_from(self, previous: HeartbeatMonitor) -> None:
+        """After a config reload: the same state, and silence still measured from start-up, so
+        reloading neither hides an overdue heartbeat nor raises a false alarm. The state object
+        is shared: a request still finishing on the old config records its beat here too."""
+        self.started_at = previous.started_at
+        self.state = previous.state
+        self.update_metrics()

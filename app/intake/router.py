@@ -1,0 +1,125 @@
+"""Alertmanager-style label matchers, filters and routes: which receivers get which alerts.
+
+Routing is per alert, as in Alertmanager: a group whose alerts match different routes is split
+into one narrowed Notification per receiver.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from app.config.model import Config
+from app.models import Alert, Notification
+
+LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# name, operator, value: `severity = critical`, `alertname=~"Watchdog|DeadMansSnitch"`.
+MATCHER_PATTERN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$", re.S)
+
+
+class MatcherError(ValueError):
+    """A matcher string that does not follow Alertmanager's syntax."""
+
+
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    name: str
+    op: str
+    value: str
+    regex: re.Pattern[str] | None = None
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        actual = labels.get(self.name, "")  # a missing label matches as the empty string
+        if self.regex is not None:
+            found = self.regex.fullmatch(actual) is not None
+            return found if self.op == "=~" else not found
+        return (actual == self.value) == (self.op == "=")
+
+
+def parse_matcher(text: str) -> Matcher:
+    match = MATCHER_PATTERN.match(text.strip().removeprefix("{").removesuffix("}"))
+    if match is None:
+        raise MatcherError(f"{text!r} is not a matcher like 'name = value' (=, !=, =~, !~)")
+    name, op, raw = match.groups()
+    value = unquote(raw)
+    regex = None
+    if op in ("=~", "!~"):
+        try:
+            regex = re.compile(value)  # Alertmanager anchors regexes: fullmatch below
+        except re.error as exc:
+            raise MatcherError(f"{text!r}: bad regular expression: {exc}") from None
+    return Matcher(name, op, value, regex)
+
+
+def unquote(raw: str) -> str:
+    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+        body = raw[1:-1]
+        return re.sub(r"\\(.)", r"\1", body)
+    return raw
+
+
+def parse_matchers(texts: Sequence[str]) -> list[Matcher]:
+    return [parse_matcher(t) for t in texts]
+
+
+def matches_all(matchers: Sequence[Matcher], labels: Mapping[str, str]) -> bool:
+    return all(m.matches(labels) for m in matchers)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRoute:
+    matchers: list[Matcher]
+    receivers: list[str]
+    continue_: bool
+
+
+class Router:
+    """Config routes and filters compiled once; answers "who gets this alert?"."""
+
+    def __init__(self, config: Config) -> None:
+        self.filters = [parse_matchers(f.matchers) for f in config.filters]
+        self.routes = [
+            CompiledRoute(parse_matchers(r.matchers), r.receivers, r.continue_)
+            for r in config.routes
+        ]
+        self.default_receiver = config.default_receiver
+
+    def is_filtered(self, labels: Mapping[str, str]) -> bool:
+        return any(matches_all(f, labels) for f in self.filters)
+
+    def match_receivers(self, labels: Mapping[str, str]) -> list[str]:
+        """Receivers of one alert, in route order: first match wins unless it says `continue`."""
+        chosen: list[str] = []
+        for route in self.routes:
+            if not matches_all(route.matchers, labels):
+                continue
+            chosen += [r for r in route.receivers if r not in chosen]
+            if not route.continue_:
+                break
+        if not chosen and self.default_receiver:
+            chosen.append(self.default_receiver)
+        return chosen
+
+    def plan(self, notification: Notification, only: str | None = None) -> RoutingPlan:
+        """Split a notification into one per receiver; `only` bypasses routes, not filters."""
+        per_receiver: dict[str, list[Alert]] = {}
+        filtered = unrouted = 0
+        for alert in notification.alerts:
+            if self.is_filtered(alert.labels):
+                filtered += 1
+                continue
+            receivers = [only] if only else self.match_receivers(alert.labels)
+            if not receivers:
+                unrouted += 1
+            for name in receivers:
+                per_receiver.setdefault(name, []).append(alert)
+        parts = {name: notification.with_alerts(alerts) for name, alerts in per_receiver.items()}
+        return RoutingPlan(parts, filtered, unrouted)
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingPlan:
+    notifications: dict[str, Notification]  # receiver name → its alerts
+    filtered: int  # alerts dropped by a filter
+    unrouted: int  # alerts no route (and no default receiver) took

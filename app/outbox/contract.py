@@ -1,0 +1,124 @@
+"""The delivery queue contract (Outbox): what the inbound path, the workers and /status rely on.
+
+A message is enqueued before the inbound request is answered, as the notification it is about
+(its worker renders the card when it comes to send it, and puts the card's parts in its place:
+expand), and leaves the queue only when the platform accepted it (ack) or it is given up on
+(bury: a dead letter, kept until retried or purged). Each receiver's queue is served in order
+by one worker, which always gets the oldest due message first. The outbox also remembers what
+de-duplication needs: Alertmanager notifications recently queued, and when each kube-eventer
+event last went out per receiver.
+The implementation is app/sqlite_outbox.py; app/outbox_admin.py is the CLI's side of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from app.models import Notification
+from app.platforms.base import Message
+
+if TYPE_CHECKING:  # the renderer (Jinja) stays out of the outbox CLI's imports
+    from app.rendering.renderer import Rendered
+
+State = Literal["pending", "dead"]
+
+
+class OutboxFull(Exception):
+    """The outbox cannot take more now; the caller answers 503 so the sender retries later."""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One message to queue for a receiver, with the alerts it accounts for (digests count them).
+
+    `message` None means "render it when it is sent": the inbound path queues notifications, not
+    cards, so that a request costs the same whatever the card, and a storm's digest never pays
+    for cards it replaces.
+
+    `fold_key` names a kube-eventer event so that repeats can be folded into it; `replaces` is
+    the id of a pending message this one updates in place; `hold_until` keeps it back (not
+    sent before then) without holding up the messages behind it.
+    """
+
+    message: Message | None
+    notification: Notification
+    fold_key: str = ""
+    replaces: str = ""
+    hold_until: float = 0.0
+
+
+@dataclass(slots=True)
+class OutboxItem:
+    id: str  # stable across retries, so a duplicate after an ambiguous timeout is recognisable
+    receiver: str
+    message: Message | None  # None until its worker renders it (Outbox.expand)
+    notification: Notification
+    created_at: float  # wall-clock seconds; the age that max_age is measured against
+    attempts: int = 0
+    not_before: float = 0.0  # wall-clock seconds; the worker waits until then (backoff)
+    last_error: str = ""
+    state: State = "pending"
+    hold_until: float = 0.0
+    fold_key: str = ""
+
+
+class Outbox(Protocol):
+    """Writes are coroutines that have committed when they return (an implementation may commit
+    off the event loop); reads are immediate."""
+
+    async def enqueue(
+        self,
+        batch: Mapping[str, Sequence[Entry]],
+        *,
+        seen_key: str = "",
+        unless_seen_since: float | None = None,
+    ) -> list[str] | None:
+        """Queue all of `batch` (receiver → entries) or none of it (OutboxFull), durably, and
+        remember `seen_key` (an Alertmanager notification's identity) in the same commit; None,
+        queueing nothing, when that key was remembered at or after `unless_seen_since`."""
+
+    def seen_at(self, key: str) -> float | None:
+        """When a notification with this identity was last queued, if it is still remembered."""
+
+    def pending_fold(self, receiver: str, fold_key: str) -> OutboxItem | None:
+        """The receiver's pending message for this kube-eventer event, if one is queued."""
+
+    def fold_sent_at(self, receiver: str, fold_key: str) -> float | None:
+        """When a message for this event last reached the receiver, if still remembered."""
+
+    async def next_item(self, receiver: str) -> OutboxItem:
+        """The receiver's oldest due message, waiting while there is none."""
+
+    async def expand(self, item: OutboxItem, parts: Sequence[Rendered]) -> OutboxItem | None:
+        """Put the rendered `parts` of the unrendered `item` in its place in the queue, in order,
+        the first under its id; that first part, or None if the item changed meanwhile (folded,
+        acked, buried), when the caller looks at the queue again."""
+
+    def head(self, receiver: str) -> OutboxItem | None:
+        """The receiver's oldest due message, if any."""
+
+    def oldest(self, receiver: str, count: int) -> Iterator[OutboxItem]:
+        """Up to `count` of the receiver's due messages, oldest first, read lazily."""
+
+    async def ack(self, ids: Sequence[str]) -> None:
+        """The platform accepted them: forget them."""
+
+    async def postpone(self, item: OutboxItem, until: float, error: str) -> None:
+        """A retryable failure: keep it at the head, not to be tried again before `until`."""
+
+    async def bury(self, ids: Sequence[str], reason: str) -> None:
+        """Give up on them: they become dead letters."""
+
+    def backlog(self, receiver: str, *, due_only: bool = False) -> int:
+        """Pending messages (only those sendable now with `due_only`)."""
+
+    def dead_count(self, receiver: str) -> int: ...
+
+    def load_state(self, name: str) -> str | None:
+        """A small named value kept across restarts (the heartbeat's state)."""
+
+    async def save_state(self, name: str, value: str) -> None: ...
+
+    def close(self) -> None: ...

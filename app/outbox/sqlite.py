@@ -1,0 +1,333 @@
+"""SqliteOutbox: the Outbox in one SQLite file (stdlib sqlite3, WAL journal).
+
+Every change is one short transaction, committed on the event loop when the call returns (a
+writer thread was tried: it waits for the interpreter lock at every SQLite call while the loop
+renders cards, ~30 ms a write under load), before the HTTP answer: a 2xx survives kill -9. With
+fsync_before_answer, enqueue also waits for the group fsync of app/wal.py, and a 2xx survives a
+power cut. `alertbridge outbox` (app/outbox_admin.py) opens the same file from another process
+while the service runs; the service polls for what it changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from app.outbox.contract import Entry, OutboxFull, OutboxItem
+from app.outbox.schema import (
+    COLUMNS,
+    IN_MEMORY,
+    Row,
+    chunks,
+    connect,
+    count,
+    to_item,
+    transact,
+)
+from app.outbox.wal import WalKeeper
+
+if TYPE_CHECKING:
+    from app.rendering.renderer import Rendered
+
+T = TypeVar("T")
+
+# An idle worker looks again this often: messages the CLI re-queued appear without a wakeup.
+POLL_SECONDS = 1.0
+PRUNE_INTERVAL_SECONDS = 60.0
+# app/wal.py checkpoints every second on a thread; SQLite's own checkpoint, in some commit, after
+# this many pages of WAL stays as a backstop.
+BACKSTOP_CHECKPOINT_PAGES = 10_000
+FETCH_ROWS = 100
+
+
+class SqliteOutbox:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        max_backlog: int = 10_000,
+        memory_seconds: float = 3600.0,  # how long seen notifications and fold times are kept
+        clock: Callable[[], float] = time.time,
+        fsync_before_answer: bool = False,
+    ) -> None:
+        self.max_backlog = max_backlog
+        self.fsync_before_answer = fsync_before_answer
+        self.memory_seconds = memory_seconds
+        self.clock = clock
+        self.db = connect(path)
+        self.wakeups: dict[str, asyncio.Event] = {}
+        self.pruned_at = 0.0
+        self.wal: WalKeeper | None = None  # an in-memory outbox has nothing to make durable
+        if str(path) != IN_MEMORY:
+            self.db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_CHECKPOINT_PAGES}")
+            self.wal = WalKeeper(path, connect)
+
+    async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work` in one write transaction, committed when this returns."""
+        return transact(self.db, work)
+
+    async def durable(self) -> None:
+        if self.wal is not None:
+            await self.wal.durable()
+
+    def close(self) -> None:
+        if self.wal is not None:
+            self.wal.close()
+        self.db.close()
+
+    def _wakeup(self, receiver: str) -> asyncio.Event:
+        return self.wakeups.setdefault(receiver, asyncio.Event())
+
+    # -- the inbound path --------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        batch: Mapping[str, Sequence[Entry]],
+        *,
+        seen_key: str = "",
+        unless_seen_since: float | None = None,
+    ) -> list[str] | None:
+        encoded: dict[int, str] = {}  # alerts routed to several receivers are encoded once
+        rows = {
+            receiver: [Row.of(entry, encoded) for entry in entries]
+            for receiver, entries in batch.items()
+        }
+        now = self.clock()
+
+        def work(db: sqlite3.Connection) -> list[str] | None:
+            if seen_key and unless_seen_since is not None:
+                row = db.execute("SELECT at FROM seen WHERE key = ?", (seen_key,)).fetchone()
+                if row is not None and row["at"] >= unless_seen_since:
+                    return None
+            ids = [self._insert(db, receiver, part, now) for receiver, part in rows.items()]
+            if seen_key:
+                db.execute("INSERT OR REPLACE INTO seen VALUES (?, ?)", (seen_key, now))
+            self._prune(db, now)
+            return [i for part in ids for i in part]
+
+        try:
+            ids = await self.write(work)
+            if ids is not None and self.fsync_before_answer:
+                await self.durable()
+        except (sqlite3.OperationalError, OSError) as exc:  # disk full, I/O error, locked
+            raise OutboxFull(f"the outbox cannot store it: {exc}") from None
+        for receiver in batch if ids is not None else ():
+            self._wakeup(receiver).set()
+        return ids
+
+    def _insert(
+        self, db: sqlite3.Connection, receiver: str, rows: Sequence[Row], now: float
+    ) -> list[str]:
+        backlog = count(db, receiver, "pending")
+        if backlog + sum(not r.replaces for r in rows) > self.max_backlog:
+            raise OutboxFull(f"backlog of receiver {receiver} is full ({self.max_backlog})")
+        for row in rows:
+            # A new id for an update in place: a send of the old version in flight acks that
+            # one only, and the updated message still goes out.
+            updated = bool(row.replaces) and (
+                db.execute(
+                    "UPDATE messages SET id = ?, message = ?, notification = ?, hold_until = ?"
+                    " WHERE id = ? AND state = 'pending'",
+                    (row.id, row.message, row.notification, row.hold_until, row.replaces),
+                ).rowcount
+                > 0
+            )
+            if not updated:
+                db.execute(
+                    "INSERT INTO messages (id, receiver, message, notification, created_at,"
+                    " hold_until, fold_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        row.id,
+                        receiver,
+                        row.message,
+                        row.notification,
+                        now,
+                        row.hold_until,
+                        row.fold_key,
+                    ),
+                )
+        return [row.id for row in rows]
+
+    def _prune(self, db: sqlite3.Connection, now: float) -> None:
+        if now - self.pruned_at < PRUNE_INTERVAL_SECONDS:
+            return
+        self.pruned_at = now
+        db.execute("DELETE FROM seen WHERE at < ?", (now - self.memory_seconds,))
+        db.execute("DELETE FROM folds WHERE sent_at < ?", (now - self.memory_seconds,))
+
+    def seen_at(self, key: str) -> float | None:
+        row = self.db.execute("SELECT at FROM seen WHERE key = ?", (key,)).fetchone()
+        return None if row is None else float(row["at"])
+
+    def pending_fold(self, receiver: str, fold_key: str) -> OutboxItem | None:
+        row = self.db.execute(
+            # "fold_key != ''" lets SQLite use the partial index messages_fold; without it the
+            # query walks every pending message of the receiver (messages_queue).
+            f"SELECT {COLUMNS} FROM messages WHERE receiver = ? AND fold_key = ?"
+            " AND fold_key != '' AND state = 'pending' ORDER BY pos DESC LIMIT 1",
+            (receiver, fold_key),
+        ).fetchone()
+        return None if row is None else to_item(row)
+
+    def fold_sent_at(self, receiver: str, fold_key: str) -> float | None:
+        row = self.db.execute(
+            "SELECT sent_at FROM folds WHERE receiver = ? AND key = ?", (receiver, fold_key)
+        ).fetchone()
+        return None if row is None else float(row["sent_at"])
+
+    # -- the workers -------------------------------------------------------------------------
+
+    async def next_item(self, receiver: str) -> OutboxItem:
+        while True:
+            now = self.clock()
+            item = self.head(receiver)
+            if item is not None:
+                return item
+            wakeup = self._wakeup(receiver)
+            wakeup.clear()
+            timeout = POLL_SECONDS
+            row = self.db.execute(
+                "SELECT min(hold_until) AS t FROM messages"
+                " WHERE receiver = ? AND state = 'pending' AND hold_until > ?",
+                (receiver, now),
+            ).fetchone()
+            if row["t"] is not None:
+                timeout = min(timeout, row["t"] - now)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wakeup.wait(), max(timeout, 0.0))
+
+    async def expand(self, item: OutboxItem, parts: Sequence[Rendered]) -> OutboxItem | None:
+        # Parts 2..n take positions between this message's and the next one's (positions of
+        # whole messages are whole numbers), with ids that name the message they came from.
+        rows = [
+            replace(Row.of(Entry(part.message, part.notification)), id=f"{item.id}-{number}")
+            for number, part in enumerate(parts, 1)
+        ]
+
+        def work(db: sqlite3.Connection) -> bool:
+            head = db.execute(
+                "SELECT seq, pos FROM messages WHERE id = ? AND state = 'pending' AND message = ''",
+                (item.id,),
+            ).fetchone()
+            if head is None:
+                return False
+            db.execute(
+                "UPDATE messages SET message = ?, notification = ? WHERE seq = ?",
+                (rows[0].message, rows[0].notification, head["seq"]),
+            )
+            for number, row in enumerate(rows[1:], 1):
+                db.execute(
+                    "INSERT INTO messages (id, receiver, message, notification, created_at, pos)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        row.id,
+                        item.receiver,
+                        row.message,
+                        row.notification,
+                        item.created_at,  # max_age counts from when the notification came
+                        head["pos"] + number / len(rows),
+                    ),
+                )
+            return True
+
+        if not await self.write(work):
+            return None
+        return replace(item, message=parts[0].message, notification=parts[0].notification)
+
+    def head(self, receiver: str) -> OutboxItem | None:
+        row = self.db.execute(
+            f"SELECT {COLUMNS} FROM messages WHERE receiver = ? AND state = 'pending'"
+            " AND hold_until <= ? ORDER BY pos LIMIT 1",
+            (receiver, self.clock()),
+        ).fetchone()
+        return None if row is None else to_item(row)
+
+    def oldest(self, receiver: str, count: int) -> Iterator[OutboxItem]:
+        # Page by page, each query read to its end: no statement stays open while the caller
+        # awaits, so the writes of other requests never meet a half-read cursor.
+        after, now = 0, self.clock()
+        while count > 0:
+            rows = self.db.execute(
+                f"SELECT pos, {COLUMNS} FROM messages WHERE receiver = ? AND state = 'pending'"
+                " AND hold_until <= ? AND pos > ? ORDER BY pos LIMIT ?",
+                (receiver, now, after, min(count, FETCH_ROWS)),
+            ).fetchall()
+            if not rows:
+                return
+            after, count = rows[-1]["pos"], count - len(rows)
+            yield from (to_item(row) for row in rows)
+
+    async def ack(self, ids: Sequence[str]) -> None:
+        now = self.clock()
+
+        def work(marks: str, part: Sequence[str], db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT OR REPLACE INTO folds SELECT receiver, fold_key, ? FROM messages"
+                f" WHERE id IN ({marks}) AND fold_key != ''",
+                (now, *part),
+            )
+            db.execute(f"DELETE FROM messages WHERE id IN ({marks})", part)
+
+        await self._in_chunks(ids, work)
+
+    async def postpone(self, item: OutboxItem, until: float, error: str) -> None:
+        await self.write(
+            lambda db: db.execute(
+                "UPDATE messages SET attempts = attempts + 1, not_before = ?, last_error = ?"
+                " WHERE id = ?",
+                (until, error, item.id),
+            )
+        )
+        item.attempts += 1
+        item.not_before = until
+        item.last_error = error
+
+    async def bury(self, ids: Sequence[str], reason: str) -> None:
+        def work(marks: str, part: Sequence[str], db: sqlite3.Connection) -> None:
+            db.execute(
+                "UPDATE messages SET state = 'dead', last_error = ?"
+                f" WHERE id IN ({marks}) AND state = 'pending'",
+                (reason, *part),
+            )
+
+        await self._in_chunks(ids, work)
+
+    async def _in_chunks(
+        self, ids: Sequence[str], work: Callable[[str, Sequence[str], sqlite3.Connection], None]
+    ) -> None:
+        """`work("?,?,…", part, db)` over `ids` a chunk at a time: a digest's thousands of ids
+        go in several transactions with inbound requests let in between, each standing on its
+        own (a crash between them only means a resend)."""
+        for marks, part in chunks(ids):
+            await self.write(partial(work, marks, part))
+            await asyncio.sleep(0)
+
+    def backlog(self, receiver: str, *, due_only: bool = False) -> int:
+        pending = count(self.db, receiver, "pending")
+        if not due_only:
+            return pending
+        held = self.db.execute(
+            "SELECT count(*) AS n FROM messages"
+            " WHERE receiver = ? AND hold_until > ? AND state = 'pending'",
+            (receiver, self.clock()),
+        ).fetchone()
+        return pending - int(held["n"])
+
+    def dead_count(self, receiver: str) -> int:
+        return count(self.db, receiver, "dead")
+
+    def load_state(self, name: str) -> str | None:
+        row = self.db.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row["value"])
+
+    async def save_state(self, name: str, value: str) -> None:
+        await self.write(
+            lambda db: db.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (name, value))
+        )

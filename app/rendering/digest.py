@@ -1,0 +1,218 @@
+"""Digest messages: a storm's Tally rendered with cards/<platform>/digest.json.j2. It shows as many
+of the most severe groups in full as fit the platform's size limit (then, if need be, as many
+name totals as fit), and is plain text when no template renders. The totals always count every
+alert, whatever is shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from jinja2.sandbox import SandboxedEnvironment
+
+from app.config.model import Receiver
+from app.delivery.storm import Tally, severity_rank
+from app.models import Notification
+from app.platforms import SENDERS
+from app.platforms.base import Message
+from app.rendering.context import (
+    AlertView,
+    CardOptions,
+    MentionView,
+    alert_view,
+    card_title,
+    card_tone,
+    clip,
+    human_duration,
+    local_time,
+)
+from app.rendering.fallback import ELLIPSIS, plain_message
+from app.rendering.mentions import mention_text, static_mentions
+from app.rendering.renderer import Renderer
+from app.rendering.sandbox import render_message
+from app.text import Trusted, clean_text
+
+log = logging.getLogger("alertbridge.digest")
+
+# A group shown in full shows at most this many of its alerts; the rest of it is counted.
+GROUP_ALERTS = 10
+# Label and annotation values in a digest are clipped to this: it summarises, cards detail.
+VALUE_CHARS = 300
+ERROR_TEXT_CHARS = 300
+
+Names = list[tuple[str, int, int]]  # (name, firing, resolved)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupView:
+    """One queued message shown in full inside a digest."""
+
+    title: str
+    tone: str
+    kind: str
+    alerts: list[AlertView]
+    omitted: int  # its alerts not shown
+
+
+def digest_tone(tally: Tally) -> str:
+    """critical | warning | info | resolved, from the most severe firing alert."""
+    if not tally.by_status["firing"]:
+        return "resolved"
+    worst = max((severity_rank(s) for s in tally.by_severity), default=0)
+    if worst >= severity_rank("critical"):
+        return "critical"
+    return "warning" if worst >= severity_rank("warning") else "info"
+
+
+def digest_title(tally: Tally) -> str:
+    firing, resolved = tally.by_status["firing"], tally.by_status["resolved"]
+    return f"[DIGEST] {tally.alerts} alerts: {firing} firing, {resolved} resolved"
+
+
+async def most_that_fit(total: int, fits: Callable[[int], Awaitable[bool]]) -> int:
+    """The largest k in 0..total with fits(k) (fits shrinks as k grows); -1 if not even 0.
+    All of them first: most digests fit whole."""
+    if await fits(total):
+        return total
+    low, high = -1, total - 1
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if await fits(middle) else (low, middle - 1)
+    return low
+
+
+class DigestRenderer:
+    """Renders one receiver's digests with the same cards (and user overrides) as its alerts."""
+
+    def __init__(self, renderer: Renderer, receiver: Receiver, max_delay: float) -> None:
+        self.renderer = renderer
+        self.receiver = receiver
+        self.platform = receiver.platform
+        self.max_delay = max_delay
+        self.sender = SENDERS[receiver.platform]
+        self.keyword = clean_text(receiver.keyword or "")
+        self.mentions = static_mentions(receiver.mentions)
+        self.template = f"{receiver.platform}/digest.json.j2"
+
+    async def __call__(self, tally: Tally) -> Message:
+        groups = [self.group(n) for n in tally.groups()]
+        for env in self.renderer.environments(self.platform):
+            try:
+                return await self.fitted(env, tally, groups) or self.plain(tally)
+            # A card template is user code: whatever it raises means "use the next fallback".
+            except Exception as exc:
+                self.failed(exc)
+        return self.plain(tally)
+
+    async def fitted(
+        self, env: SandboxedEnvironment, tally: Tally, groups: list[GroupView]
+    ) -> Message | None:
+        """Every name total and the most groups in full that fit; with no group, the most names.
+        Each try is one render of a big card (a few ms): inbound requests get in between."""
+        names = tally.names()
+        rendered: dict[tuple[int, int], Message] = {}
+
+        async def card(shown_groups: int, shown_names: int) -> Message:
+            if (shown_groups, shown_names) not in rendered:
+                await asyncio.sleep(0)
+                context = self.context(tally, groups[:shown_groups], names, shown_names)
+                rendered[shown_groups, shown_names] = render_message(env, self.template, context)
+            return rendered[shown_groups, shown_names]
+
+        async def fits(shown_groups: int, shown_names: int) -> bool:
+            message = await card(shown_groups, shown_names)
+            return self.sender.message_bytes(message) <= self.sender.MAX_MESSAGE_BYTES
+
+        shown = await most_that_fit(len(groups), lambda g: fits(g, len(names)))
+        if shown >= 0:
+            return await card(shown, len(names))
+        shown = await most_that_fit(len(names), lambda n: fits(0, n))
+        return await card(0, shown) if shown >= 0 else None
+
+    def group(self, notification: Notification) -> GroupView:
+        options = self.options()
+        alerts = notification.alerts
+        return GroupView(
+            title=card_title(notification, 1, 1, VALUE_CHARS),
+            tone=card_tone(notification),
+            kind=notification.kind,
+            alerts=[
+                alert_view(a, notification.kind, set(), options) for a in alerts[:GROUP_ALERTS]
+            ],
+            omitted=max(0, len(alerts) - GROUP_ALERTS) + notification.truncated_alerts,
+        )
+
+    def options(self) -> CardOptions:
+        mentions = self.receiver.mentions
+        hidden = frozenset(mentions.from_labels + mentions.from_labels_mobiles)
+        return CardOptions(self.renderer.zone, self.renderer.clock(), VALUE_CHARS, hidden)
+
+    def context(
+        self, tally: Tally, groups: list[GroupView], names: Names, shown_names: int
+    ) -> dict[str, Any]:
+        """Everything a digest template may use (README: "Storm control")."""
+        left_out = names[shown_names:]
+        return {
+            "platform": self.platform,
+            "kind": "digest",
+            "receiver": self.receiver.name,
+            "title": digest_title(tally),
+            "tone": digest_tone(tally),
+            "messages": tally.messages,
+            "alerts": tally.alerts,
+            "firing_count": tally.by_status["firing"],
+            "resolved_count": tally.by_status["resolved"],
+            "truncated": tally.truncated,
+            "severities": tally.severities(),
+            "names": names[:shown_names],
+            "names_omitted": len(left_out),
+            "names_omitted_alerts": sum(f + r for _, f, r in left_out),
+            "groups": groups,
+            "groups_omitted": tally.messages - len(groups),
+            "first_queued": self.moment(tally.first_at),
+            "last_queued": self.moment(tally.last_at),
+            "max_delay": human_duration(self.max_delay),
+            "keyword": Trusted(self.keyword),
+            "mentions": MentionView(
+                all=self.mentions.all,
+                users=list(self.mentions.users),
+                mobiles=list(self.mentions.mobiles),
+                text=mention_text(self.platform, self.mentions),
+            ),
+            "timezone": self.renderer.zone.key,
+        }
+
+    def moment(self, timestamp: float) -> str:
+        return local_time(datetime.fromtimestamp(timestamp, UTC), self.renderer.zone)
+
+    def failed(self, exc: Exception) -> None:
+        reason = clip(f"{type(exc).__name__}: {exc}", ERROR_TEXT_CHARS)
+        log.error(
+            "card template %s failed for receiver %s: %s", self.template, self.receiver.name, reason
+        )
+        if self.renderer.on_template_error is not None:
+            self.renderer.on_template_error(self.platform, self.template)
+
+    def plain(self, tally: Tally) -> Message:
+        """Title, totals and one line per name, as many as fit; the rest counted."""
+        names = tally.names()
+        head = [
+            digest_title(tally),
+            f"{tally.messages} queued messages coalesced (the bot's rate limit could not "
+            f"deliver them within {human_duration(self.max_delay)})",
+            "by severity: " + ", ".join(f"{s} {n}" for s, n in tally.severities()),
+        ]
+        if tally.truncated:
+            head.append(f"{tally.truncated} more alerts left out by Alertmanager (max_alerts)")
+        lines = [f"- {name}: {f} firing, {r} resolved" for name, f, r in names]
+
+        def more(left: int) -> str:
+            alerts = sum(f + r for _, f, r in names[len(names) - left :]) if left else 0
+            return f"{ELLIPSIS} {left} more names ({alerts} alerts)" if left else ""
+
+        return plain_message(self.platform, head, lines, more, self.mentions, self.keyword)

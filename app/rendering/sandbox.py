@@ -1,0 +1,209 @@
+"""The sandboxed Jinja2 environment the cards render in: every {{ value }} is escaped for the
+platform's dialect and for a JSON string; the output must parse as a message of the platform.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import fields
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import BaseLoader
+from jinja2.compiler import CodeGenerator, Frame
+from jinja2.environment import TemplateModule
+from jinja2.nodes import Expr
+from jinja2.runtime import Context, LoopContext, Macro
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
+from markupsafe import Markup
+
+from app.platforms.base import Message
+from app.rendering.context import AlertView, MentionView
+from app.text import DIALECTS, Dialect, Trusted, json_string_body
+
+# The key every message of a platform has; a template output without it is a broken template.
+TYPE_KEYS = {"feishu": "msg_type", "dingtalk": "msgtype", "wecom": "msgtype", "console": "text"}
+
+
+class TemplateFailure(Exception):
+    """A card rendered, but not into a usable message."""
+
+
+# Escaped text of short plain strings, per platform: label names and values, statuses and times
+# recur across the alerts of a card, the probes of a split and the notifications of a group.
+# Bounded in count and in length, so a storm of unique long texts cannot grow memory.
+ESCAPE_CACHE_ENTRIES = 4096
+ESCAPE_CACHE_MAX_CHARS = 256
+
+
+def _finalize(dialect: Dialect) -> Callable[[Any], Markup]:
+    """Jinja's hook on every {{ ... }}: dialect escaping, then JSON-string escaping.
+
+    Markup is what Jinja makes of macro output, `tojson` and template literals: text that
+    already went through here or was written by the template author, so it passes unchanged.
+    (Joining Markup and a value with `~` makes Jinja HTML-escape the value only: that can
+    break the JSON, and the card falls back, but it can never form a tag or a mention.)
+    """
+
+    def escaped(text: str) -> Markup:
+        return Markup(json_string_body(dialect.markdown(text)))
+
+    cached = lru_cache(maxsize=ESCAPE_CACHE_ENTRIES)(escaped)
+
+    def finalize(value: Any) -> Markup:
+        # Exactly str: Trusted and Markup are str subclasses that compare equal to plain text,
+        # so they must never share a cache entry with it.
+        if type(value) is str:
+            return cached(value) if len(value) <= ESCAPE_CACHE_MAX_CHARS else escaped(value)
+        if isinstance(value, Markup):
+            return value
+        text = "" if value is None else str(value)
+        if not isinstance(value, Trusted):
+            text = dialect.markdown(text)
+        return Markup(json_string_body(text))
+
+    return finalize
+
+
+def _as_data(value: Any) -> str:
+    """`safe`, `e` and friends: no way to print a value unescaped; it is data like any other."""
+    return str(value)  # a plain str even for Markup or Trusted input
+
+
+# The renderer's own views: frozen dataclasses of plain data (str, int, lists, dicts, Trusted).
+# Reading one of their fields reaches nothing a template must not see, so the sandbox need not
+# inspect it; any other attribute, or any other object, gets the sandbox's full check.
+_PLAIN_DATA: dict[type, frozenset[str]] = {
+    kind: frozenset(f.name for f in fields(kind)) for kind in (AlertView, MentionView)
+}
+# The counters of a `{% for %}` loop: ints, bools and the loop's own items.
+_PLAIN_DATA[LoopContext] = frozenset(
+    ("index", "index0", "revindex", "revindex0", "first", "last", "length", "depth", "depth0")
+)
+
+
+class CardSandbox(ImmutableSandboxedEnvironment):
+    """The sandbox, minus its per-access checks where they cannot matter: fields of the
+    renderer's views, loop counters and macros of an imported template (a card makes hundreds
+    of such accesses; the checks were most of a render's time).
+
+    Immutable: the cards of one render call share their views (app/card_context.CardViews), so
+    a template may read its variables but not change them (`.append`, `.update`, ...).
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        names = _PLAIN_DATA.get(type(obj))
+        if names is not None and attribute in names:
+            return getattr(obj, attribute)
+        if type(obj) is TemplateModule:
+            value = obj.__dict__.get(attribute)
+            if type(value) is Macro:  # only public macros are exported: no "_" names
+                return value
+        return super().getattr(obj, attribute)
+
+    def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        if type(obj) is Macro:  # a template's own macro is always safe to call
+            return context.call(obj, *args, **kwargs)
+        return super().call(context, obj, *args, **kwargs)
+
+
+class _CardCodeGenerator(CodeGenerator):
+    """Compiles `{{ x }}` to `finalize(x)` instead of `escape(finalize(x))`.
+
+    Our finalize always returns Markup, which `escape` would only copy: skipping it changes no
+    output. Volatile or switched-off autoescaping keeps Jinja's own code. These hooks are
+    Jinja internals: should they change, Jinja's code runs instead, slower but still right.
+    """
+
+    def _direct(self, frame: Frame, finalize: Any) -> bool:
+        ctx = frame.eval_ctx
+        return not ctx.volatile and bool(ctx.autoescape) and finalize.src is not None
+
+    def _output_child_pre(self, node: Expr, frame: Frame, finalize: Any) -> None:
+        if self._direct(frame, finalize):
+            self.write(finalize.src)
+        else:
+            super()._output_child_pre(node, frame, finalize)
+
+    def _output_child_post(self, node: Expr, frame: Frame, finalize: Any) -> None:
+        if self._direct(frame, finalize):
+            self.write(")")
+        else:
+            super()._output_child_post(node, frame, finalize)
+
+
+def card_environment(loader: BaseLoader, platform: str) -> SandboxedEnvironment:
+    """A sandbox (templates cannot reach Python internals) whose output is always escaped."""
+    dialect = DIALECTS[platform]
+    env = CardSandbox(
+        loader=loader,
+        autoescape=True,  # so that macro output is Markup and is not escaped twice
+        finalize=_finalize(dialect),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,  # compiled once per process
+    )
+    env.code_generator_class = _CardCodeGenerator
+    env.filters["plain"] = lambda value: Trusted(dialect.plain(str(value)))
+    for name in ("safe", "e", "escape", "forceescape"):
+        env.filters[name] = _as_data
+    for name in ("urlize", "xmlattr"):  # they emit raw HTML as Markup
+        del env.filters[name]
+    return env
+
+
+def message_strings(value: Any) -> Iterator[str]:
+    """Every string in a parsed message, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from message_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from message_strings(item)
+
+
+def holds_text(message: Any, text: str) -> bool:
+    """Whether any string of a parsed message (keys included) contains `text`.
+
+    Last part first: cards end with the footer that carries a bot's keyword, so the usual
+    answer comes after a few strings, not after the whole card.
+    """
+    stack = [message]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if text in value:
+                return True
+        elif isinstance(value, dict):
+            if any(text in key for key in value):
+                return True
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
+
+
+def _no_constants(name: str) -> Any:
+    # Python would accept NaN and Infinity and then post them: no platform parses those.
+    raise TemplateFailure(f"rendered {name}, which is not JSON")
+
+
+def render_message(env: SandboxedEnvironment, name: str, context: dict[str, Any]) -> Message:
+    """Render template `name` and check the result is a message of the platform's shape."""
+    text = env.get_template(name).render(context)
+    try:
+        message = json.loads(text, parse_constant=_no_constants)
+    except json.JSONDecodeError as exc:
+        raise TemplateFailure(f"rendered invalid JSON ({exc})") from None
+    if not isinstance(message, dict):
+        raise TemplateFailure(f"rendered a JSON {type(message).__name__}, not an object")
+    if TYPE_KEYS[context["platform"]] not in message:
+        raise TemplateFailure(f"rendered no {TYPE_KEYS[context['platform']]!r} key")
+    keyword = context["keyword"]
+    if keyword and not holds_text(message, keyword):
+        raise TemplateFailure("left out the receiver's keyword")
+    return message

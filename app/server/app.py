@@ -1,0 +1,71 @@
+"""create_app(config): the FastAPI application; its lifespan owns the HTTP client and workers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+import httpx
+from fastapi import FastAPI
+
+from app import __version__
+from app.bridge import Bridge
+from app.config.model import EMBEDDED_DEFAULT, Config, Server
+from app.server.api import install_routes
+
+if TYPE_CHECKING:
+    from app.server.reload import Reloader
+
+# Bots answer in well under a second; a hung connection must not stall a receiver's queue.
+CONNECT_TIMEOUT_SECONDS = 5.0
+
+
+def http_timeout(server: Server) -> httpx.Timeout:
+    """The senders' HTTP timeouts, for the service and for `alertbridge send-test` alike."""
+    return httpx.Timeout(server.send_timeout_seconds, connect=CONNECT_TIMEOUT_SECONDS)
+
+
+def create_app(
+    config: Config,
+    *,
+    config_source: str = EMBEDDED_DEFAULT,
+    transport: httpx.AsyncBaseTransport | None = None,
+    bridge: Bridge | None = None,
+    reloader: Reloader | None = None,
+) -> FastAPI:
+    """`transport` lets tests route the senders to an in-process fake bot server. Without a
+    `bridge`, the outbox lives in memory (the service passes one over its --data-dir file).
+    With a `reloader`, SIGHUP and changed files replace `app.state.bridge` (app/reload.py)."""
+    bridge = bridge or Bridge(config, config_source=config_source)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        timeout = http_timeout(config.server)
+        async with httpx.AsyncClient(timeout=timeout, transport=transport) as client:
+            bridge.start(client)
+            if reloader is not None:
+                reloader.start(app, client)
+            try:
+                yield
+            finally:
+                if reloader is not None:
+                    await reloader.stop()
+                current: Bridge = app.state.bridge  # a reload may have replaced the first one
+                await current.stop()
+
+    # The schema lists every inbound route, secret path prefix and all: it and the docs pages
+    # live behind that prefix too.
+    prefix = config.server.path_prefix
+    app = FastAPI(
+        title="alertbridge",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url=f"{prefix}/openapi.json",
+        docs_url=f"{prefix}/docs",
+        redoc_url=f"{prefix}/redoc",
+    )
+    app.state.bridge = bridge
+    app.state.reloader = reloader
+    install_routes(app, config.server.path_prefix)
+    return app

@@ -1,0 +1,71 @@
+"""The JSON of GET /status: version, config load time, and per-receiver delivery health.
+
+Webhook URLs appear only as scheme and host; error texts pass through the redactor.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from app import __version__
+from app.bridge import Bridge
+from app.ops.redaction import redact_url
+
+if TYPE_CHECKING:
+    from app.server.reload import Reloader
+
+
+def iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+def status_report(bridge: Bridge, reloader: Reloader | None = None) -> dict[str, Any]:
+    receivers: dict[str, Any] = {}
+    for receiver in bridge.config.receivers:
+        worker = bridge.workers.get(receiver.name)
+        health = worker.health if worker else None
+        last_error = health.last_error if health else None
+        receivers[receiver.name] = {
+            "platform": receiver.platform,
+            "webhook": redact_url(receiver.webhook_url),
+            "signed": receiver.secret is not None,
+            "backlog": bridge.outbox.backlog(receiver.name),
+            "dead_letters": bridge.outbox.dead_count(receiver.name),
+            "sent": health.sent if health else 0,
+            "last_success": iso(health.last_success if health else None),
+            "last_error": bridge.redactor.scrub(last_error) if last_error else None,
+            "last_error_at": iso(health.last_error_at if health else None),
+        }
+    report: dict[str, Any] = {
+        "status": "ok",
+        "version": __version__,
+        "config": config_report(bridge, reloader),
+        "receivers": receivers,
+    }
+    if bridge.heartbeat is not None:
+        heartbeat = bridge.heartbeat.report()
+        for key in ("last_seen", "missing_since", "deadline"):
+            heartbeat[key] = iso(heartbeat[key])
+        report["heartbeat"] = heartbeat
+    return report
+
+
+def config_report(bridge: Bridge, reloader: Reloader | None) -> dict[str, Any]:
+    """Which config runs since when, and how the last reload went (its error is already
+    redacted)."""
+    report: dict[str, Any] = {"source": bridge.config_source, "loaded_at": iso(bridge.loaded_at)}
+    if reloader is not None:
+        last = reloader.last
+        report["digest"] = reloader.loaded.digest
+        report["last_reload"] = None
+        if last is not None:
+            report["last_reload"] = {
+                "at": iso(last.at),
+                "trigger": last.trigger,
+                "result": last.result,
+                "error": last.error,
+            }
+    return report
