@@ -1,10 +1,10 @@
-"""Test-session set-up shared by every test module: the Hypothesis profile (tests/profiles.py)."""
+"""Test-session set-up shared by every test module: the Hypothesis profile (support/profiles.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.profiles import load_from_environment
+from tests.support.profiles import load_from_environment
 
 load_from_environment()
 

@@ -8,7 +8,7 @@
 
 Each property runs a modest number of examples (40 per platform for rendering, which posts every
 message to the fake bot; 50-150 for the parsers): about 15 s in all on an idle machine.
-`HYPOTHESIS_PROFILE=long` runs 5,000 of each (tests/profiles.py), which takes tens of minutes:
+`HYPOTHESIS_PROFILE=long` runs 5,000 of each (support/profiles.py), which takes tens of minutes:
 
     HYPOTHESIS_PROFILE=long python3 -m pytest tests/test_properties.py
 """
@@ -39,10 +39,10 @@ from app.sources import InvalidPayload
 from app.sources.alertmanager import parse_alertmanager
 from app.sources.kube_eventer import parse_kube_eventer
 from app.text import clean_text
-from tests.botkit import SECRETS, TOKENS, add_bot, webhook_url
 from tests.fakes.chatbots import FakeBots
-from tests.profiles import examples
-from tests.test_source_kube_eventer import MESSAGES, default_body
+from tests.sources.test_kube_eventer import MESSAGES, default_body
+from tests.support.bots import SECRETS, TOKENS, add_bot, webhook_url
+from tests.support.profiles import examples
 
 PLATFORMS = ("feishu", "dingtalk", "wecom", "console")
 PARSERS: dict[str, Callable[..., Notification]] = {

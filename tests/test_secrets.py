@@ -38,10 +38,10 @@ from app.ops.redaction import Redactor
 from app.platforms import SENDERS
 from app.platforms.base import SendError
 from app.server.app import create_app
-from tests.botkit import simple_message, webhook_url
 from tests.fakes.chatbots import FakeBots
 from tests.fakes.faults import FailMode
 from tests.fakes.server import serve_in_thread
+from tests.support.bots import simple_message, webhook_url
 
 # -- the secrets -----------------------------------------------------------------------------
 

@@ -15,7 +15,6 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.configmap import ConfigMapVolume
 from tests.e2e.support import (
     HTTP_TIMEOUT_SECONDS,
     REPO_ROOT,
@@ -25,6 +24,7 @@ from tests.e2e.support import (
     start_alertbridge,
     wait_until,
 )
+from tests.support.configmap import ConfigMapVolume
 
 pytestmark = pytest.mark.e2e
 

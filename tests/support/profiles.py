@@ -4,7 +4,7 @@ By default each property runs its own modest number of examples, so the whole su
 (under CI=true Hypothesis's own "ci" profile also makes the runs deterministic). For a thorough
 local run, `HYPOTHESIS_PROFILE=long` gives every property 5,000 examples:
 
-    HYPOTHESIS_PROFILE=long python3 -m pytest tests/test_properties.py tests/test_schemathesis.py
+    HYPOTHESIS_PROFILE=long python3 -m pytest tests/server/test_schemathesis.py
 """
 
 from __future__ import annotations

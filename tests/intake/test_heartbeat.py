@@ -16,9 +16,9 @@ from app.config.model import Config, parse_config
 from app.outbox.contract import Outbox
 from app.server.app import create_app
 from app.sources.alertmanager import parse_alertmanager
-from tests.botkit import TOKENS, add_bot, webhook_url
 from tests.fakes.chatbots import FakeBots
-from tests.queuekit import Clock
+from tests.support.bots import TOKENS, add_bot, webhook_url
+from tests.support.queues import Clock
 
 TIMEOUT_SECONDS = 600
 

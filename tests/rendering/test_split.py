@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.rendering.split import MAX_PREDICTED_PROBES, Line, SplitSizes, largest_fitting
-from tests.profiles import examples
+from tests.support.profiles import examples
 
 
 class Cards:

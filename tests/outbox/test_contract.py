@@ -17,7 +17,7 @@ from app.outbox.contract import Entry, OutboxFull
 from app.outbox.schema import SCHEMA_VERSION, OutboxVersionError
 from app.outbox.sqlite import POLL_SECONDS, SqliteOutbox
 from app.rendering.renderer import Rendered
-from tests.queuekit import Clock, alert, entry, notification
+from tests.support.queues import Clock, alert, entry, notification
 
 
 def texts(outbox: SqliteOutbox, receiver: str) -> list[str]:

@@ -19,7 +19,7 @@ from app.rendering.mentions import MentionSet, dynamic_mentions, static_mentions
 from app.rendering.renderer import MAX_PARTS, builtin_cards_dir
 from app.rendering.samples import sample_alert_notification, sample_event_notification
 from app.text import DIALECTS, Trusted, json_string_body, safe_url
-from tests.card_support import (
+from tests.support.cards import (
     CHAT_PLATFORMS,
     NOW,
     PLATFORMS,

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from app.cli.main import main
+from tests.support.paths import ROOT as REPO_ROOT
 
-ROOT = Path(__file__).parent.parent
+ROOT = REPO_ROOT
 CONFIG = """
 receivers:
   - {name: ops, platform: dingtalk, webhook_url: "https://oapi.dingtalk.com/robot/send?access_token=${TOKEN}"}
@@ -129,7 +130,7 @@ async def test_outbox_lists_retries_and_purges_dead_letters(
     from app.outbox.admin import OutboxAdmin
     from app.outbox.schema import outbox_path
     from app.outbox.sqlite import SqliteOutbox
-    from tests.queuekit import alert, entry, notification
+    from tests.support.queues import alert, entry, notification
 
     store = SqliteOutbox(outbox_path(tmp_path))
     about = notification(alert("DiskFull", "critical"))

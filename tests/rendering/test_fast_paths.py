@@ -23,7 +23,7 @@ from app.rendering import sandbox as templating
 from app.rendering.renderer import MAX_PARTS, Renderer, _Job, builtin_cards_dir
 from app.rendering.samples import sample_alert_notification, sample_event_notification
 from app.text import _cleaned, clean_text
-from tests.card_support import (
+from tests.support.cards import (
     CHAT_PLATFORMS,
     NOW,
     PLATFORMS,
@@ -34,7 +34,7 @@ from tests.card_support import (
     renderer,
     text_of,
 )
-from tests.profiles import examples
+from tests.support.profiles import examples
 
 # -- the sandbox ------------------------------------------------------------------------------
 

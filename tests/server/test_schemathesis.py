@@ -4,7 +4,7 @@ and every answer as the schema documents it (status code, content type, headers 
 The service runs with its lifespan (HTTP client, one delivery worker per receiver) in front of
 the three fake bots, as in test_api.py; schemathesis's ASGI transport starts that lifespan once
 and serves every request on the same event loop. A few examples per endpoint keep this to a few
-seconds; `HYPOTHESIS_PROFILE=long` runs 5,000 per endpoint (tests/profiles.py).
+seconds; `HYPOTHESIS_PROFILE=long` runs 5,000 per endpoint (tests/support/profiles.py).
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from schemathesis.specs.openapi.checks import (
 
 from app.config.model import parse_config
 from app.server.app import create_app
-from tests.botkit import SECRETS, TOKENS, add_bot, webhook_url
 from tests.fakes.chatbots import FakeBots
-from tests.profiles import examples
+from tests.support.bots import SECRETS, TOKENS, add_bot, webhook_url
+from tests.support.profiles import examples
 
 CHAT_PLATFORMS = ("feishu", "dingtalk", "wecom")
 RECEIVERS = [f"{platform}-ops" for platform in CHAT_PLATFORMS]

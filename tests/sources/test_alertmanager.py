@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,12 +12,13 @@ import pytest
 from app.config.model import Limits
 from app.sources import InvalidPayload
 from app.sources.alertmanager import AlertmanagerPayload, parse_alertmanager, to_notification
+from tests.support.paths import FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures" / "alertmanager"
+HERE = FIXTURES / "alertmanager"
 
 
 def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
+    return (HERE / name).read_bytes()
 
 
 def minimal(**changes: Any) -> dict[str, Any]:

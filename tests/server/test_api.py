@@ -6,7 +6,6 @@ import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,10 +16,10 @@ from referencing.jsonschema import DRAFT202012
 
 from app.config.model import parse_config
 from app.server.app import create_app
-from tests.botkit import SECRETS, TOKENS, add_bot, webhook_url
 from tests.fakes.chatbots import FakeBots
+from tests.support.bots import SECRETS, TOKENS, add_bot, webhook_url
+from tests.support.paths import FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures"
 FIRING = (FIXTURES / "alertmanager" / "firing.json").read_bytes()
 DEFAULT_EVENT = (FIXTURES / "kube_eventer" / "default-body.txt").read_bytes()
 RAW_EVENT = (FIXTURES / "kube_eventer" / "default-body-raw-message.txt").read_bytes()

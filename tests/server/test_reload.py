@@ -25,11 +25,12 @@ from app.ops.metrics import Metrics
 from app.ops.redaction import Redactor
 from app.server.app import create_app
 from app.server.reload import Reloader
-from tests.botkit import webhook_url
-from tests.configmap import ConfigMapVolume
 from tests.fakes.chatbots import FakeBots
+from tests.support.bots import webhook_url
+from tests.support.configmap import ConfigMapVolume
+from tests.support.paths import FIXTURES
 
-FIRING = (Path(__file__).parent / "fixtures" / "alertmanager" / "firing.json").read_bytes()
+FIRING = (FIXTURES / "alertmanager" / "firing.json").read_bytes()
 OLD_TOKEN, NEW_TOKEN = "reload-old-bot-token", "reload-new-bot-token"
 PREFIX = "/reload-secret-prefix-1234"
 OTHER_PREFIX = "/another-secret-prefix-9876"

@@ -16,10 +16,10 @@ from app.platforms import SENDERS
 from app.platforms.base import Sender, SendError
 from app.platforms.dingtalk import dingtalk_sign
 from app.platforms.feishu import feishu_sign
-from tests.botkit import SECRETS, TOKENS, add_bot, simple_message, webhook_url
 from tests.fakes.chatbots import FakeBots
 from tests.fakes.faults import FailMode
 from tests.fakes.server import serve_in_thread
+from tests.support.bots import SECRETS, TOKENS, add_bot, simple_message, webhook_url
 
 PLATFORMS = [p for p in SENDERS if p != "console"]
 

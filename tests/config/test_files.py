@@ -11,10 +11,11 @@ import yaml
 from app.cli.main import main
 from app.config.files import MAX_CARD_FILES, current_fingerprint, load_checked, read_cards
 from app.config.model import ConfigError
-from tests.configmap import ConfigMapVolume
+from tests.support.configmap import ConfigMapVolume
+from tests.support.paths import ROOT as REPO_ROOT
 
 TOKEN = "inline-webhook-token-5f0e"
-GOOD_CARD = (Path(__file__).parent.parent / "cards" / "feishu" / "alert.json.j2").read_text()
+GOOD_CARD = (REPO_ROOT / "cards" / "feishu" / "alert.json.j2").read_text()
 
 
 def config_text(cards_dir: Path | None = None, token: str = TOKEN, **receiver: str) -> str:

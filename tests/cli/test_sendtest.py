@@ -12,10 +12,10 @@ from urllib.parse import quote
 import pytest
 
 from app.cli.main import main
-from tests.botkit import SECRETS, add_bot, webhook_url
 from tests.fakes import dingtalk, feishu, wecom
 from tests.fakes.chatbots import FakeBots
 from tests.fakes.server import serve_in_thread
+from tests.support.bots import SECRETS, add_bot, webhook_url
 
 TOKENS = {
     "feishu": "f5-Send7est-T0ken",

@@ -6,7 +6,6 @@ import json
 import os
 import re
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
@@ -14,7 +13,7 @@ from app.models import Alert
 from app.platforms.base import Message
 from app.rendering.context import human_duration, local_time
 from app.rendering.samples import sample_alert_notification, sample_event_notification
-from tests.card_support import (
+from tests.support.cards import (
     CHAT_PLATFORMS,
     NOW,
     PLATFORMS,
@@ -26,8 +25,8 @@ from tests.card_support import (
     renderer,
     text_of,
 )
+from tests.support.paths import GOLDEN
 
-GOLDEN = Path(__file__).parent / "golden"
 STATIC_MENTIONS = {"users": ["zhangsan"], "mobiles": ["13800000000"]}
 
 

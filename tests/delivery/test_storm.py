@@ -22,10 +22,10 @@ from app.platforms.base import RateLimit
 from app.rendering.digest import DigestRenderer
 from app.rendering.renderer import Renderer
 from app.server.app import create_app
-from tests.botkit import SECRETS, TOKENS, add_bot, webhook_url
 from tests.e2e.support import card_text
 from tests.fakes.chatbots import FakeBots
-from tests.queuekit import Clock, alert, notification
+from tests.support.bots import SECRETS, TOKENS, add_bot, webhook_url
+from tests.support.queues import Clock, alert, notification
 
 SEVERITIES = ("critical", "warning", "info")
 RECEIVER = Receiver(name="r", platform="dingtalk", webhook_url="https://bot.example/hook")

@@ -23,10 +23,10 @@ from app.outbox.sqlite import SqliteOutbox
 from app.platforms import SENDERS
 from app.platforms.base import SendError
 from app.rendering.renderer import Rendered, Renderer
-from tests.botkit import SECRETS, TOKENS, add_bot, simple_message, webhook_url
 from tests.fakes.chatbots import FakeBots
 from tests.fakes.faults import FailMode
-from tests.queuekit import Clock, alert, entry, notification
+from tests.support.bots import SECRETS, TOKENS, add_bot, simple_message, webhook_url
+from tests.support.queues import Clock, alert, entry, notification
 
 
 @pytest.mark.parametrize(

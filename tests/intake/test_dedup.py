@@ -21,11 +21,11 @@ from app.outbox.contract import OutboxFull
 from app.outbox.sqlite import SqliteOutbox
 from app.server.app import create_app
 from app.sources.alertmanager import parse_alertmanager
-from tests.botkit import SECRETS, TOKENS, add_bot, webhook_url
 from tests.fakes.chatbots import FakeBots
-from tests.queuekit import Clock, alert, notification
+from tests.support.bots import SECRETS, TOKENS, add_bot, webhook_url
+from tests.support.paths import FIXTURES
+from tests.support.queues import Clock, alert, notification
 
-FIXTURES = Path(__file__).parent / "fixtures"
 FIRING = (FIXTURES / "alertmanager" / "firing.json").read_bytes()
 CUSTOM_EVENT = json.loads((FIXTURES / "kube_eventer" / "custom-body.json").read_text())
 

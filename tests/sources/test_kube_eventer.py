@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,9 +15,11 @@ from app.config.model import Limits
 from app.models import Alert
 from app.sources import InvalidPayload
 from app.sources.kube_eventer import parse_kube_eventer
+from tests.support.paths import FIXTURES
+from tests.support.paths import ROOT as REPO_ROOT
 
-FIXTURES = Path(__file__).parent / "fixtures" / "kube_eventer"
-TEMPLATE = Path(__file__).parents[1] / "deploy" / "kube-eventer" / "custom-body.tmpl"
+HERE = FIXTURES / "kube_eventer"
+TEMPLATE = REPO_ROOT / "deploy" / "kube-eventer" / "custom-body.tmpl"
 
 # sinks/webhook/webhook.go defaultBodyTemplate, with Python format fields for its actions.
 DEFAULT_BODY = (
@@ -28,7 +29,7 @@ DEFAULT_BODY = (
 
 
 def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
+    return (HERE / name).read_bytes()
 
 
 def default_body(message: str = "m", time: str = "2024-11-12 16:17:43 +0800 CST") -> bytes:

@@ -24,9 +24,9 @@ import pytest
 
 from app.config.model import parse_config
 from app.server.app import create_app
-from tests.botkit import SECRETS, add_bot, webhook_url
 from tests.fakes.chatbots import FakeBots
 from tests.fakes.server import serve_in_thread
+from tests.support.bots import SECRETS, add_bot, webhook_url
 
 # An in-process /status takes milliseconds; these bounds are generous, and each is well under
 # what the scenario would cost /status if it blocked the event loop (the send timeout, the card).

@@ -23,8 +23,9 @@ from app.config.model import ConfigError
 from app.ops.logformat import LogFormat
 from app.ops.logsetup import LOG_FORMAT_ENV, chosen_log_format, setup_logging
 from app.ops.redaction import Redactor
+from tests.support.paths import ROOT as REPO_ROOT
 
-ROOT = Path(__file__).parent.parent
+ROOT = REPO_ROOT
 SECRET_URL = "https://open.feishu.cn/open-apis/bot/v2/hook/L0g-F0rmat-T0ken-5e3"
 SECRET_TOKEN = "L0g-F0rmat-T0ken-5e3"
 LOGGER = "alertbridge.test"

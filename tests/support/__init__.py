@@ -1,0 +1,1 @@
+"""Test support kit: builders, the in-process app, the process launcher, bots."""
