@@ -25,14 +25,14 @@ from app.delivery.worker import Worker, stop_workers
 from app.intake.dedup import Deduplicator, notification_key
 from app.intake.heartbeat import HeartbeatMonitor
 from app.intake.router import Router
-from app.models import Notification
+from app.models import Notification, Rendered
 from app.ops.metrics import Metrics
 from app.ops.redaction import Redactor
 from app.outbox.contract import Entry, Outbox
 from app.outbox.sqlite import SqliteOutbox
-from app.platforms import SENDERS
+from app.platforms import PLATFORMS
 from app.rendering.digest import DigestRenderer
-from app.rendering.renderer import Rendered, Renderer
+from app.rendering.renderer import Renderer
 
 log = logging.getLogger("alertbridge")
 
@@ -200,7 +200,9 @@ class Bridge:
         """One worker task per receiver, all sharing one HTTP client; the heartbeat check."""
         storm = self.config.storm
         for receiver in self.config.receivers:
-            sender = SENDERS[receiver.platform](receiver.webhook_url, receiver.secret, client)
+            sender = PLATFORMS[receiver.platform].sender(
+                receiver.webhook_url, receiver.secret, client
+            )
             digest = DigestRenderer(self.renderer, receiver, storm.max_delay)
             worker = Worker(
                 receiver.name,

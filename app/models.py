@@ -1,4 +1,6 @@
-"""The normalised shape every source produces and every card renders: Notification and Alert.
+"""The shapes every stage shares: Notification and Alert (what sources produce and cards show),
+Message (what a platform is sent), Rendered (a message and the alerts it accounts for) and
+MentionSet (validated mentions).
 
 It mirrors Alertmanager's template data, so a kube-eventer event is an Alert too: its labels carry
 type/namespace/kind/name/reason (what filters and routes match on) and its message is an annotation.
@@ -7,11 +9,16 @@ type/namespace/kind/name/reason (what filters and routes match on) and its messa
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
 
 Kind = Literal["alert", "event"]
+# A platform message: the JSON object posted to a bot.
+Message = dict[str, Any]
+# A label listing hundreds of ids must not blow up every card; nobody reads past this anyway.
+MAX_MENTIONS = 20
 Status = Literal["firing", "resolved"]
 
 
@@ -63,6 +70,34 @@ class Notification:
             external_url=self.external_url,
             truncated_alerts=self.truncated_alerts,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """One message and the alerts it accounts for, shown or counted (what a digest tallies)."""
+
+    message: Message
+    notification: Notification
+
+
+@dataclass(frozen=True, slots=True)
+class MentionSet:
+    """Validated mentions; `all` can only ever come from the receiver's static config."""
+
+    all: bool = False
+    users: tuple[str, ...] = ()
+    mobiles: tuple[str, ...] = ()
+
+    def __or__(self, other: MentionSet) -> MentionSet:
+        return MentionSet(
+            all=self.all or other.all,
+            users=unique_mentions(self.users + other.users),
+            mobiles=unique_mentions(self.mobiles + other.mobiles),
+        )
+
+
+def unique_mentions(values: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))[:MAX_MENTIONS]
 
 
 def notification_to_json(notification: Notification, encoded: dict[int, str] | None = None) -> str:

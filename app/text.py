@@ -1,14 +1,11 @@
-"""Escaping for card templates: each platform's markdown dialect, JSON strings, and link URLs.
-
-Every value a card prints is cleaned, escaped for the dialect and then for a JSON string;
-`Trusted` text (built by the renderer from validated parts) skips the dialect step only.
+"""Untrusted-text primitives every stage shares: cleaning, clipping, one-line names, JSON string
+bodies, safe link URLs and human durations. Each platform's markdown dialect builds on these
+(app/platforms/); `Trusted` text (built by the renderer from validated parts) skips the dialect.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
 from json.encoder import encode_basestring
 from urllib.parse import quote, urlsplit
@@ -50,83 +47,6 @@ def json_string_body(value: str) -> str:
     return encode_basestring(clean_text(value))[1:-1]
 
 
-# Fullwidth look-alikes: no chat client parses them as tags or mentions, whatever it does with
-# HTML entities, and a reader still sees the character that was meant.
-_INERT_ANGLES = {"<": "\uff1c", ">": "\uff1e"}
-# "@" becomes the fullwidth at sign U+FF20 rather than "@" + a zero-width space: it stays
-# visible, so nobody wonders why "@all" did not ping, and copying the text carries no hidden
-# characters; a zero-width character is also what some clients strip before matching mentions.
-_INERT_AT = {"@": "\uff20"}
-
-
-def _backslashed(chars: str) -> dict[str, str]:
-    return {c: "\\" + c for c in chars}
-
-
-# Feishu lark_md parses <font>, <at>, <link> and HTML entities (chat-platforms.md 1.5): encode
-# the three entity characters, then backslash-escape what marks up inline text. "(" and ")"
-# only make a link after an unescaped "]", "|" tables are 2.0-only, and "#" only counts at the
-# start of a line (below): escaping them everywhere would only litter the text with backslashes.
-_FEISHU = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", **_backslashed("\\*_~[]`")})
-# DingTalk (2.5) and WeCom (3.5) document no escaping at all and entity decoding is unverified,
-# so "<" ">" become inert look-alikes (no <font>, no <@userid>), "@" cannot ping, and the
-# inline markup characters are backslash-escaped (neither dialect has "~~" or tables).
-_INERT_MARKDOWN = str.maketrans({**_INERT_ANGLES, **_INERT_AT, **_backslashed("\\*_[]`")})
-# A value that starts a line must not start a heading, list or setext underline either.
-_LINE_START = re.compile(r"^([ ]*)([-+=#]|\d+(?=\.\s))", re.MULTILINE)
-
-
-def _escape_line_start(match: re.Match[str]) -> str:
-    indent, marker = match.group(1), match.group(2)
-    # "1." becomes "1\." (not a list item); "-", "+", "=" and "#" get the backslash in front.
-    return f"{indent}{marker}\\" if marker[0].isdigit() else f"{indent}\\{marker}"
-
-
-def _line_starts(value: str) -> str:
-    return _LINE_START.sub(_escape_line_start, value)
-
-
-def feishu_markdown(value: str) -> str:
-    return _line_starts(clean_text(value).translate(_FEISHU))
-
-
-def dingtalk_markdown(value: str) -> str:
-    # A single "\n" does not break a DingTalk line (2.5); two trailing spaces before it do.
-    return _line_starts(clean_text(value).translate(_INERT_MARKDOWN)).replace("\n", "  \n")
-
-
-def wecom_markdown(value: str) -> str:
-    return _line_starts(clean_text(value).translate(_INERT_MARKDOWN))
-
-
-def console_text(value: str) -> str:
-    return clean_text(value)
-
-
-def _plain(extra: dict[str, str]) -> Callable[[str], str]:
-    table = str.maketrans({"\n": " ", **_INERT_ANGLES, **extra})
-
-    def plain(value: str) -> str:
-        return clean_text(value).translate(table)
-
-    return plain
-
-
-@dataclass(frozen=True, slots=True)
-class Dialect:
-    """How a platform's cards escape untrusted text."""
-
-    markdown: Callable[[str], str]  # the default for every {{ value }}
-    plain: Callable[[str], str]  # the `plain` filter: titles and other non-markdown fields
-
-
-DIALECTS: dict[str, Dialect] = {
-    "feishu": Dialect(feishu_markdown, _plain({})),
-    "dingtalk": Dialect(dingtalk_markdown, _plain(_INERT_AT)),
-    "wecom": Dialect(wecom_markdown, _plain(_INERT_AT)),
-    "console": Dialect(console_text, lambda value: clean_text(value).replace("\n", " ")),
-}
-
 # Everything RFC 3986 allows unencoded except "(" and ")", which would end a markdown link.
 _URL_SAFE = "%:/?#[]@!$&'*+,;=~"
 
@@ -153,3 +73,35 @@ def _safe_url(url: str) -> Trusted:
 
 
 _cached_safe_url = lru_cache(maxsize=SAFE_URL_CACHE_ENTRIES)(_safe_url)
+
+
+ELLIPSIS = "…"
+
+
+def clip(value: str, limit: int | None) -> str:
+    """`value` cut to `limit` characters, the last one an ellipsis; None: no limit."""
+    if limit is None or len(value) <= limit:
+        return value
+    return value[: max(limit - 1, 0)] + ELLIPSIS
+
+
+def one_line(value: str) -> str:
+    """Names and titles are one line, whatever a label value holds."""
+    # Every line boundary splitlines() knows is a non-printable character.
+    return value if value.isprintable() else " ".join(value.splitlines())
+
+
+def human_duration(seconds: float) -> str:
+    """Two units at most: "45s", "12m", "1h 3m", "2d 5h"."""
+    total = max(0, int(seconds))
+    days, rest = divmod(total, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    for big, big_unit, small, small_unit in (
+        (days, "d", hours, "h"),
+        (hours, "h", minutes, "m"),
+        (minutes, "m", 0, ""),
+    ):
+        if big:
+            return f"{big}{big_unit}" + (f" {small}{small_unit}" if small else "")
+    return f"{secs}s"

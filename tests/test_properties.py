@@ -30,9 +30,9 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from app.config.model import Limits, Receiver
-from app.models import Notification
-from app.platforms import SENDERS
-from app.platforms.base import Message, encode_json
+from app.models import Message, Notification
+from app.platforms import PLATFORMS as REGISTRY
+from app.platforms.sending import encode_json
 from app.rendering.renderer import MAX_PARTS, Renderer
 from app.rendering.sandbox import message_strings
 from app.sources import InvalidPayload
@@ -452,14 +452,14 @@ async def post_all(platform: str, messages: list[Message], keyword: str | None) 
     transport = httpx.ASGITransport(app=bots.app)
     async with httpx.AsyncClient(transport=transport) as client:
         url = webhook_url(platform, TOKENS[platform])
-        sender = SENDERS[platform](url, SECRETS.get(platform), client)
+        sender = REGISTRY[platform].sender(url, SECRETS.get(platform), client)
         for message in messages:
             await sender.send(message)  # SendError, with the platform's code, if refused
     return bots
 
 
 def check_messages(platform: str, body: Body, options: Options, messages: list[Message]) -> None:
-    sender = SENDERS[platform]
+    sender = REGISTRY[platform].sender
     assert 1 <= len(messages) <= MAX_PARTS
     for part, message in enumerate(messages):
         assert json.loads(encode_json(message)) == message, "not a JSON object that round-trips"

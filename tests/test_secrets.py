@@ -33,10 +33,10 @@ import pytest
 
 from app.bridge import Bridge
 from app.cli.main import main, setup_logging
-from app.config.model import parse_config
+from app.config.load import parse_config
 from app.ops.redaction import Redactor
-from app.platforms import SENDERS
-from app.platforms.base import SendError
+from app.platforms import PLATFORMS as REGISTRY
+from app.platforms.sending import SendError
 from app.server.app import create_app
 from tests.fakes.chatbots import FakeBots
 from tests.fakes.faults import FailMode
@@ -488,7 +488,7 @@ async def test_send_errors_never_carry_a_bot_secret(
 
     async with httpx.AsyncClient(timeout=SEND_TIMEOUT_SECONDS) as client:
         with pytest.raises(SendError) as caught:
-            await SENDERS[platform](url, secret, client).send(simple_message(platform))
+            await REGISTRY[platform].sender(url, secret, client).send(simple_message(platform))
 
     error = caught.value
     text = {"SendError": f"{error}\n{error!r}\n{''.join(traceback.format_exception(error))}"}

@@ -16,16 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app import __version__
-from app.config.model import (
-    EMBEDDED_DEFAULT,
-    Config,
-    ConfigError,
-    Receiver,
-    Server,
-    default_config,
-    load_config,
-)
-from app.intake.router import LABEL_NAME, Router
+from app.config.load import EMBEDDED_DEFAULT, default_config, load_config
+from app.config.matchers import LABEL_NAME
+from app.config.model import Config, ConfigError, Receiver, Server
+from app.intake.router import Router
 from app.ops.logformat import LOG_FORMATS
 from app.ops.logsetup import LOG_FORMAT_ENV, chosen_log_format, setup_logging
 from app.ops.redaction import Redactor
@@ -225,7 +219,7 @@ def make_renderer(server: Server) -> Renderer:
 
 def send_test(args: argparse.Namespace) -> int:
     from app.cli.sendtest import describe_answer, describe_failure, sample_message, send_sample
-    from app.platforms.base import SendError
+    from app.platforms.sending import SendError
 
     config, _ = obtain_config(args.config)
     receiver = chosen_receiver(config, args.receiver)

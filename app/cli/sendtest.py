@@ -7,8 +7,9 @@ from __future__ import annotations
 import httpx
 
 from app.config.model import Receiver, Server
-from app.platforms import SENDERS
-from app.platforms.base import Answer, Message, SendError
+from app.models import Message
+from app.platforms import PLATFORMS
+from app.platforms.sending import Answer, SendError
 from app.rendering.renderer import Renderer
 from app.rendering.samples import sample_alert_notification
 from app.server.app import http_timeout
@@ -22,7 +23,7 @@ def sample_message(receiver: Receiver, renderer: Renderer) -> Message:
 async def send_sample(receiver: Receiver, message: Message, server: Server) -> Answer | None:
     """Send once, no retry: the operator wants to see the first answer, failure included."""
     async with httpx.AsyncClient(timeout=http_timeout(server)) as client:
-        sender = SENDERS[receiver.platform](receiver.webhook_url, receiver.secret, client)
+        sender = PLATFORMS[receiver.platform].sender(receiver.webhook_url, receiver.secret, client)
         return await sender.send(message)
 
 

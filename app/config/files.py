@@ -11,14 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.config.model import (
-    EMBEDDED_DEFAULT,
-    Config,
-    ConfigError,
-    default_config,
-    parse_config_bytes,
-    read_config,
-)
+from app.config.load import EMBEDDED_DEFAULT, default_config, parse_config_bytes, read_config
+from app.config.model import Config, ConfigError
 from app.ops.redaction import Redactor
 from app.rendering.checks import check_cards
 

@@ -1,26 +1,23 @@
-"""The YAML config as plain pydantic models, `load_config(path)` with ${ENV} expansion, and the
-embedded default used when no file is given (one console receiver, or one bot from env vars).
+"""The config as plain pydantic models (extra keys forbidden, frozen): what each key means, its
+default and its checks. Reading a file is app/config/load.py.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-Platform = Literal["feishu", "dingtalk", "wecom", "console"]
+from app.platforms import PLATFORMS
 
 # Dropped unless the config lists its own filters: Watchdog and DeadMansSnitch are always-firing
 # "the pipeline works" alerts that should never page a chat group.
@@ -29,7 +26,6 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 # Alertmanager and kube-eventer send a body in milliseconds on a cluster network: a request
 # still unfinished after this is a stalled or hostile client, answered 408 (issue 6).
 DEFAULT_READ_TIMEOUT_SECONDS = 15.0
-ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # Prometheus-style durations ("90s", "10m", "1h30m", "500ms"); a bare number is seconds.
 DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 DURATION_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -94,15 +90,24 @@ def check_ids(values: list[str], pattern: re.Pattern[str], what: str) -> list[st
 
 class Receiver(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
-    platform: Platform
+    platform: str = Field(json_schema_extra={"enum": list(PLATFORMS)})
     webhook_url: str = ""
     secret: str | None = None
     mentions: Mentions = Field(default_factory=Mentions)
     keyword: str | None = None  # put into every card for bots in keyword-security mode
 
+    @field_validator("platform")
+    @classmethod
+    def _platform(cls, value: str) -> str:
+        if value not in PLATFORMS:
+            raise ValueError(f"unknown platform {value!r}; one of: {', '.join(PLATFORMS)}")
+        return value
+
     @model_validator(mode="after")
     def _needs_url(self) -> Receiver:
-        if self.platform != "console" and not self.webhook_url.startswith(("http://", "https://")):
+        if not PLATFORMS[self.platform].needs_webhook_url:
+            return self
+        if not self.webhook_url.startswith(("http://", "https://")):
             raise ValueError("webhook_url must be an http(s) URL for platform " + self.platform)
         return self
 
@@ -246,114 +251,3 @@ class Config(Strict):
         if self.server.path_prefix:
             values.append(self.server.path_prefix.strip("/"))
         return [v for v in values if v]
-
-
-def expand_env(value: Any, environ: dict[str, str]) -> Any:
-    """Replace ${NAME} or ${NAME:-default} in every string; an unset name with no default fails."""
-    if isinstance(value, str):
-
-        def substitute(match: re.Match[str]) -> str:
-            name, default = match.group(1), match.group(2)
-            if name in environ:
-                return environ[name]
-            if default is not None:
-                return default
-            raise ConfigError(f"environment variable {name} is not set")
-
-        return ENV_PATTERN.sub(substitute, value)
-    if isinstance(value, list):
-        return [expand_env(v, environ) for v in value]
-    if isinstance(value, dict):
-        return {k: expand_env(v, environ) for k, v in value.items()}
-    return value
-
-
-def parse_config(data: Any, environ: dict[str, str] | None = None) -> Config:
-    if not isinstance(data, dict):
-        raise ConfigError("config must be a mapping with at least 'receivers'")
-    expanded = expand_env(data, dict(os.environ) if environ is None else environ)
-    try:
-        config = Config.model_validate(expanded)
-    except ValidationError as exc:
-        raise ConfigError(describe_errors(exc)) from None
-    check_matchers(config)
-    return config
-
-
-def check_matchers(config: Config) -> None:
-    from app.intake.router import MatcherError, parse_matchers
-
-    groups = [(f"routes.{i}", r.matchers) for i, r in enumerate(config.routes)]
-    groups += [(f"filters.{i}", f.matchers) for i, f in enumerate(config.filters)]
-    for where, matchers in groups:
-        try:
-            parse_matchers(matchers)
-        except MatcherError as exc:
-            raise ConfigError(f"{where}.matchers: {exc}") from None
-
-
-def describe_errors(exc: ValidationError) -> str:
-    """One line per problem, each starting with the dotted path of the offending key.
-
-    Input values are left out on purpose: they may be webhook URLs or secrets.
-    """
-    lines = []
-    for error in exc.errors():
-        path = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        lines.append(f"{path}: {error['msg']}")
-    return "invalid config:\n  " + "\n  ".join(lines)
-
-
-def load_config(path: Path, environ: dict[str, str] | None = None) -> Config:
-    return parse_config_bytes(read_config(path), path, environ)
-
-
-def read_config(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
-
-
-def parse_config_bytes(raw: bytes, path: Path, environ: dict[str, str] | None = None) -> Config:
-    """The config in `raw`, as read from `path` (named in errors). A reload parses the very bytes
-    it fingerprints, so what /status reports is what was parsed."""
-    try:
-        data = yaml.safe_load(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"config {path} is not UTF-8 (byte {exc.start})") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config {path} is not valid YAML: {yaml_problem(exc)}") from None
-    return parse_config(data, environ)
-
-
-def yaml_problem(exc: yaml.YAMLError) -> str:
-    """What PyYAML found and where, without the snippet of the line it quotes: that line may
-    hold a webhook URL or a secret."""
-    problem = getattr(exc, "problem", None) or "unreadable YAML"
-    mark = getattr(exc, "problem_mark", None)
-    if mark is None:
-        return str(problem)
-    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
-
-
-ENV_PLATFORMS: tuple[Platform, ...] = ("feishu", "dingtalk", "wecom")
-EMBEDDED_DEFAULT = "embedded default"  # where the config came from, said without a file
-
-
-def default_config(environ: dict[str, str] | None = None) -> Config:
-    """No file: one receiver per ALERTBRIDGE_<PLATFORM>_URL set, else a console receiver."""
-    env = dict(os.environ) if environ is None else environ
-    receivers: list[dict[str, Any]] = []
-    for platform in ENV_PLATFORMS:
-        url = env.get(f"ALERTBRIDGE_{platform.upper()}_URL")
-        if url:
-            secret = env.get(f"ALERTBRIDGE_{platform.upper()}_SECRET") or None
-            receivers.append(
-                {"name": platform, "platform": platform, "webhook_url": url, "secret": secret}
-            )
-    if not receivers:
-        receivers.append({"name": "console", "platform": "console"})
-    # Every notification goes to every configured bot: that is what a one-bot setup means.
-    routes = [{"matchers": [], "receivers": [r["name"] for r in receivers]}]
-    return parse_config({"receivers": receivers, "routes": routes}, environ={})

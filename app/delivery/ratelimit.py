@@ -11,7 +11,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 
-from app.platforms.base import RateLimit
+from app.platforms.sending import RateLimit
 
 # Our send time and the platform's arrival time differ by network jitter; widening each window
 # slightly keeps the platform's count under its limit even when two sends arrive closer together.

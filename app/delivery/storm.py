@@ -14,9 +14,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from app.delivery.ratelimit import RateLimiter
-from app.models import Alert, Notification
+from app.models import Alert, Message, Notification
 from app.outbox.contract import OutboxItem
-from app.platforms.base import Message
 
 # How an alert's severity label ranks; anything else ranks below "info".
 SEVERITY_RANK = {

@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Literal
 
 from app.delivery.ratelimit import RateLimiter
 from app.delivery.storm import StormControl
-from app.models import Notification
+from app.models import Message, Notification
 from app.ops.metrics import Metrics
 from app.outbox.contract import Outbox, OutboxItem
-from app.platforms.base import Message, Sender, SendError
+from app.platforms.sending import Sender, SendError
 
 if TYPE_CHECKING:
-    from app.rendering.renderer import Rendered
+    from app.models import Rendered
 
 # Renders one queued notification into the receiver's card: its parts, at least one.
 RenderCard = Callable[[Notification], Awaitable[Sequence["Rendered"]]]

@@ -19,7 +19,7 @@ from app.config.model import Heartbeat
 from app.models import Alert, Notification, Status
 from app.ops.metrics import Metrics
 from app.outbox.contract import Outbox, OutboxFull
-from app.rendering.context import human_duration
+from app.text import human_duration
 
 log = logging.getLogger("alertbridge.heartbeat")
 

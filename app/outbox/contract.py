@@ -16,11 +16,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from app.models import Notification
-from app.platforms.base import Message
+from app.models import Message, Notification
 
 if TYPE_CHECKING:  # the renderer (Jinja) stays out of the outbox CLI's imports
-    from app.rendering.renderer import Rendered
+    from app.models import Rendered
 
 State = Literal["pending", "dead"]
 

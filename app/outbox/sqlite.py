@@ -34,7 +34,7 @@ from app.outbox.schema import (
 from app.outbox.wal import WalKeeper
 
 if TYPE_CHECKING:
-    from app.rendering.renderer import Rendered
+    from app.models import Rendered
 
 T = TypeVar("T")
 

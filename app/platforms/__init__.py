@@ -1,14 +1,11 @@
-"""SENDERS: platform name → Sender class, one explicit line per platform."""
+"""PLATFORMS: every chat platform alertbridge can send to, one line each (see base.Platform)."""
 
-from app.platforms.base import Sender
-from app.platforms.console import ConsoleSender
-from app.platforms.dingtalk import DingtalkSender
-from app.platforms.feishu import FeishuSender
-from app.platforms.wecom import WecomSender
+from app.platforms.base import Platform
+from app.platforms.console import CONSOLE
+from app.platforms.dingtalk import DINGTALK
+from app.platforms.feishu import FEISHU
+from app.platforms.wecom import WECOM
 
-SENDERS: dict[str, type[Sender]] = {
-    "feishu": FeishuSender,
-    "dingtalk": DingtalkSender,
-    "wecom": WecomSender,
-    "console": ConsoleSender,
-}
+PLATFORMS: dict[str, Platform] = {p.name: p for p in (FEISHU, DINGTALK, WECOM, CONSOLE)}
+
+__all__ = ["PLATFORMS", "Platform"]

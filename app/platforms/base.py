@@ -1,170 +1,107 @@
-"""The sender contract: one class per platform that posts one message and *classifies* failures.
-
-Senders never retry and never sleep: they raise SendError(retryable=..., retry_after=...) and the
-delivery loop (app/delivery.py) is the only place that retries. Nothing a sender raises or logs may
-contain the webhook URL, its token or the signing secret.
+"""The platform spec: everything the rest of alertbridge knows about one chat platform, and the
+markup helpers the platforms share. Each platform module (feishu.py, dingtalk.py, ...) builds one
+`Platform`; app/platforms/__init__.py lists them. Nothing outside app/platforms/ branches on a
+platform's name: it asks its `Platform` instead.
 """
 
 from __future__ import annotations
 
-import json
-import time
-from abc import ABC, abstractmethod
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
 
-import httpx
-
-Message = dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimit:
-    """At most `count` messages in any `seconds`-long window."""
-
-    count: int
-    seconds: float
-
-
-class SendError(Exception):
-    """A failed delivery, classified: `retryable` says whether sending again later can succeed.
-
-    `code` is the platform's error code (or "http_503", "timeout", ...) and is used as a metric
-    label; `retry_after` is the platform's own wait hint in seconds, when it gives one.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retryable: bool,
-        code: str = "",
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.retryable = retryable
-        self.code = code
-        self.retry_after = retry_after
+from app.models import MentionSet, Message
+from app.platforms.sending import RateLimit, Sender
+from app.text import Trusted, clean_text
 
 
 @dataclass(frozen=True, slots=True)
-class Answer:
-    """What the platform said to a message it took: its business code and text (e.g. "0", "ok").
+class Dialect:
+    """How a platform's cards escape untrusted text."""
 
-    Failures never come back as an Answer: they are raised as SendError, classified."""
-
-    code: str
-    message: str
+    markdown: Callable[[str], str]  # the default for every {{ value }}
+    plain: Callable[[str], str]  # the `plain` filter: titles and other non-markdown fields
 
 
-class Sender(ABC):
-    """Posts one rendered message to one bot."""
+@dataclass(frozen=True, slots=True)
+class Platform:
+    """One chat platform: how to send to it, how its text escapes, how it mentions people."""
 
-    platform: ClassVar[str]
-    # The largest message the platform accepts, measured by `message_bytes`.
-    MAX_MESSAGE_BYTES: ClassVar[int]
-    # The platform's documented per-bot limits; the delivery worker keeps under all of them.
-    RATE_LIMITS: ClassVar[tuple[RateLimit, ...]]
+    name: str  # one lowercase word: config `platform:`, cards/<name>/, metric label
+    sender: type[Sender]
+    dialect: Dialect
+    # The key every message of the platform has; a card rendered without it is broken.
+    type_key: str
+    # Inline mention markup for a card, built only from validated ids.
+    mention_markup: Callable[[MentionSet], Trusted]
+    # The last-resort message: `text` (already escaped for the platform) with the mentions.
+    text_message: Callable[[str, MentionSet], Message]
+    # A plain-text message may have a smaller limit than a card (WeCom: text 2048, markdown 4096).
+    max_text_bytes: int | None = None
+    needs_webhook_url: bool = True  # False only for the console, which posts nowhere
 
-    def __init__(
-        self,
-        webhook_url: str,
-        secret: str | None,
-        client: httpx.AsyncClient,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.webhook_url = webhook_url
-        self.secret = secret
-        self.client = client
-        self.clock = clock
+    @property
+    def max_message_bytes(self) -> int:
+        return self.sender.MAX_MESSAGE_BYTES
 
-    @abstractmethod
-    async def send(self, message: Message) -> Answer | None:
-        """Deliver `message` and return the platform's answer (None where no platform answers,
-        as for the console), or raise SendError."""
+    @property
+    def rate_limits(self) -> tuple[RateLimit, ...]:
+        return self.sender.RATE_LIMITS
 
-    @classmethod
-    def message_bytes(cls, message: Message) -> int:
-        """The size the platform's limit applies to (the whole JSON body unless overridden)."""
-        return len(encode_json(message))
+    def message_bytes(self, message: Message) -> int:
+        """A message's size as the platform's limit counts it."""
+        return self.sender.message_bytes(message)
 
-
-def encode_json(message: Message) -> bytes:
-    """The exact bytes posted: compact UTF-8 JSON (the platforms count UTF-8 bytes)."""
-    # "replace": a lone surrogate from a JSON \ud800 escape is not UTF-8 and must not crash us.
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode(errors="replace")
-
-
-class HttpSender(Sender):
-    """Does the HTTP for a platform; subclasses sign the request and read the platform's answer."""
-
-    def signed_request(self, message: Message) -> tuple[str, Message]:
-        """The URL and body to post; platforms that sign override this."""
-        return self.webhook_url, message
-
-    @abstractmethod
-    def check_answer(self, body: dict[str, Any]) -> Answer:
-        """Raise SendError when a parsed 2xx/4xx answer body reports a failure, else return it."""
-
-    async def send(self, message: Message) -> Answer:
-        url, body = self.signed_request(message)
-        try:
-            response = await self.client.post(
-                url,
-                content=encode_json(body),
-                headers={"Content-Type": "application/json; charset=utf-8"},
-            )
-        except httpx.TimeoutException as exc:
-            # Ambiguous: the bot may have received it. Delivery is at-least-once, so retry.
-            raise SendError(
-                f"timed out ({type(exc).__name__})", retryable=True, code="timeout"
-            ) from None
-        except httpx.HTTPError as exc:
-            raise SendError(
-                f"network error ({type(exc).__name__})", retryable=True, code="network"
-            ) from None
-        return self.check_response(response)
-
-    def check_response(self, response: httpx.Response) -> Answer:
-        status = response.status_code
-        if status == 429 or status >= 500:
-            raise SendError(
-                f"HTTP {status} from {self.platform}",
-                retryable=True,
-                code=f"http_{status}",
-                retry_after=retry_after_header(response),
-            )
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            # A proxy or a platform hiccup answered something that is not the platform's JSON;
-            # nothing says the message arrived, and a later attempt may well get through.
-            raise SendError(
-                f"HTTP {status} with an unreadable body from {self.platform}",
-                retryable=True,
-                code="bad_answer",
-            )
-        answer = self.check_answer(body)
-        if not 200 <= status < 300:
-            raise SendError(
-                f"HTTP {status} from {self.platform}", retryable=False, code=f"http_{status}"
-            )
-        return answer
+    def text_overage(self, message: Message) -> int:
+        """How many bytes a plain-text message is over the limit (<= 0 when it fits)."""
+        limit = self.max_message_bytes
+        if self.max_text_bytes is not None:
+            limit = min(limit, self.max_text_bytes)
+        return self.message_bytes(message) - limit
 
 
-def retry_after_header(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
+# Fullwidth look-alikes: no chat client parses them as tags or mentions, whatever it does with
+# HTML entities, and a reader still sees the character that was meant.
+INERT_ANGLES = {"<": "\uff1c", ">": "\uff1e"}
+# "@" becomes the fullwidth at sign U+FF20 rather than "@" + a zero-width space: it stays
+# visible, so nobody wonders why "@all" did not ping, and copying the text carries no hidden
+# characters; a zero-width character is also what some clients strip before matching mentions.
+INERT_AT = {"@": "\uff20"}
 
 
-def error_text(value: object, limit: int = 200) -> str:
-    """A platform's error message, shortened for logs and /status."""
-    text = str(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def backslashed(chars: str) -> dict[str, str]:
+    return {c: "\\" + c for c in chars}
+
+
+# DingTalk (chat-platforms.md 2.5) and WeCom (3.5) document no escaping at all and entity
+# decoding is unverified, so "<" ">" become inert look-alikes (no <font>, no <@userid>), "@"
+# cannot ping, and the inline markup characters are backslash-escaped (neither dialect has "~~"
+# or tables).
+INERT_MARKDOWN = str.maketrans({**INERT_ANGLES, **INERT_AT, **backslashed("\\*_[]`")})
+# A value that starts a line must not start a heading, list or setext underline either.
+_LINE_START = re.compile(r"^([ ]*)([-+=#]|\d+(?=\.\s))", re.MULTILINE)
+
+
+def _escape_line_start(match: re.Match[str]) -> str:
+    indent, marker = match.group(1), match.group(2)
+    # "1." becomes "1\." (not a list item); "-", "+", "=" and "#" get the backslash in front.
+    return f"{indent}{marker}\\" if marker[0].isdigit() else f"{indent}\\{marker}"
+
+
+def escape_line_starts(value: str) -> str:
+    return _LINE_START.sub(_escape_line_start, value)
+
+
+def inert_markdown(value: str) -> str:
+    """Markdown for dialects without documented escaping (DingTalk, WeCom)."""
+    return escape_line_starts(clean_text(value).translate(INERT_MARKDOWN))
+
+
+def plain_text(extra: dict[str, str]) -> Callable[[str], str]:
+    """The `plain` filter of a dialect: one line, no tags, plus the dialect's own `extra`."""
+    table = str.maketrans({"\n": " ", **INERT_ANGLES, **extra})
+
+    def plain(value: str) -> str:
+        return clean_text(value).translate(table)
+
+    return plain

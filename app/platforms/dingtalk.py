@@ -1,4 +1,5 @@
-"""DingTalk custom robot: markdown messages, signature in the URL query (DingTalk's variant)."""
+"""DingTalk custom robot: markdown messages, signature in the URL query (DingTalk's variant),
+its markdown escaping, @ mentions through the `at` object and the plain-text fallback."""
 
 from __future__ import annotations
 
@@ -8,19 +9,26 @@ import hmac
 from typing import Any
 from urllib.parse import quote_plus
 
-from app.platforms.base import Answer, HttpSender, Message, RateLimit, SendError, error_text
+from app.models import MentionSet, Message
+from app.platforms.base import INERT_AT, Dialect, Platform, inert_markdown, plain_text
+from app.platforms.sending import Answer, ErrorCodes, HttpSender, RateLimit, classify, error_text
+from app.text import Trusted
 
 # chat-platforms.md 2.6 (S-D1, S-D5): 20 messages/min per robot, then a 10-minute block.
 DINGTALK_RATE_PER_MINUTE = RateLimit(20, 60.0)
 # 460101 "message too long, exceed 20000 bytes" (S-D13, S-D14).
 DINGTALK_MAX_BODY_BYTES = 20_000
 
-# chat-platforms.md 2.7: both generations of rate-limit codes plus the transient ones.
-RATE_LIMITED_CODES = {130101, 410100}
-TRANSIENT_CODES = {-1, 500100}
-# A robot over 20/min is throttled for 10 minutes (S-D1); waiting less only earns more refusals.
-RATE_LIMIT_WAIT_SECONDS = 600.0
-TRANSIENT_WAIT_SECONDS = 5.0
+# chat-platforms.md 2.7: both generations of rate-limit codes plus the transient ones. A robot
+# over 20/min is throttled for 10 minutes (S-D1); waiting less only earns more refusals.
+ERROR_CODES = ErrorCodes(
+    success=0,
+    rate_limited=frozenset({130101, 410100}),
+    transient=frozenset({-1, 500100}),
+    rate_limit_wait_seconds=600.0,
+    transient_wait_seconds=5.0,
+    rate_limit_words=("too fast", "限流"),
+)
 
 
 def dingtalk_sign(timestamp_ms: int, secret: str) -> str:
@@ -44,15 +52,31 @@ class DingtalkSender(HttpSender):
 
     def check_answer(self, body: dict[str, Any]) -> Answer:
         code = body.get("errcode", 0)
-        text = error_text(body.get("errmsg", ""))
-        if code == 0:
-            return Answer(str(code), text)
-        rate_limited = code in RATE_LIMITED_CODES or "too fast" in text or "限流" in text
-        transient = code in TRANSIENT_CODES
-        wait = RATE_LIMIT_WAIT_SECONDS if rate_limited else TRANSIENT_WAIT_SECONDS
-        raise SendError(
-            f"dingtalk answered {code}: {text}",
-            retryable=rate_limited or transient,
-            code=str(code),
-            retry_after=wait if (rate_limited or transient) else None,
-        )
+        return classify("dingtalk", code, error_text(body.get("errmsg", "")), ERROR_CODES)
+
+
+def dingtalk_markdown(value: str) -> str:
+    # A single "\n" does not break a DingTalk line (2.5); two trailing spaces before it do.
+    return inert_markdown(value).replace("\n", "  \n")
+
+
+def mention_markup(mentions: MentionSet) -> Trusted:
+    # The `at` object does the pinging; "@id" in the text is where the highlight shows.
+    return Trusted(" ".join(f"@{m}" for m in mentions.mobiles + mentions.users))
+
+
+def text_message(text: str, mentions: MentionSet) -> Message:
+    names = " ".join(f"@{m}" for m in mentions.mobiles + mentions.users)
+    at = {"atMobiles": [*mentions.mobiles], "atUserIds": [*mentions.users]}
+    text = f"{text}\n{names}".strip()
+    return {"msgtype": "text", "text": {"content": text}, "at": {**at, "isAtAll": mentions.all}}
+
+
+DINGTALK = Platform(
+    name="dingtalk",
+    sender=DingtalkSender,
+    dialect=Dialect(dingtalk_markdown, plain_text(INERT_AT)),
+    type_key="msgtype",
+    mention_markup=mention_markup,
+    text_message=text_message,
+)

@@ -1,4 +1,5 @@
-"""Feishu / Lark custom bot: interactive cards, signature in the body (Feishu's own variant)."""
+"""Feishu / Lark custom bot: interactive cards, signature in the body (Feishu's own variant),
+lark_md escaping, <at> mentions and the plain-text fallback."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import hashlib
 import hmac
 from typing import Any
 
-from app.platforms.base import Answer, HttpSender, Message, RateLimit, SendError, error_text
+from app.models import MentionSet, Message
+from app.platforms.base import Dialect, Platform, backslashed, escape_line_starts, plain_text
+from app.platforms.sending import Answer, ErrorCodes, HttpSender, RateLimit, classify, error_text
+from app.text import Trusted, clean_text
 
 # chat-platforms.md 1.6 (S-F1, S-F9): 100/min and 5/s per bot; whole body <= 20 KB.
 FEISHU_RATE_PER_MINUTE = RateLimit(100, 60.0)
@@ -18,8 +22,12 @@ SIGNATURE_OVERHEAD_BYTES = 100
 
 # chat-platforms.md 1.7: 11232 is the documented rate limit; 9499 is "Bad Request" unless its
 # message says "too many" (the 2023 HTTP 400 variant, S-F18).
-RATE_LIMITED_CODES = {11232}
-RATE_LIMIT_WAIT_SECONDS = 1.0
+ERROR_CODES = ErrorCodes(
+    success=0,
+    rate_limited=frozenset({11232}),
+    rate_limit_wait_seconds=1.0,
+    rate_limit_words=("too many",),
+)
 
 
 def feishu_sign(timestamp: int, secret: str) -> str:
@@ -48,14 +56,37 @@ class FeishuSender(HttpSender):
         failed = (code is not None and code != 0) or (status_code is not None and status_code != 0)
         number = code if code not in (None, 0) else status_code
         text = error_text(body.get("msg") or body.get("StatusMessage") or "")
-        if not failed:
-            return Answer(str(number or 0), text)
-        rate_limited = number in RATE_LIMITED_CODES or (
-            number == 9499 and "too many" in text.lower()
-        )
-        raise SendError(
-            f"feishu answered {number}: {text}",
-            retryable=rate_limited,
-            code=str(number),
-            retry_after=RATE_LIMIT_WAIT_SECONDS if rate_limited else None,
-        )
+        return classify("feishu", int(number or 0) if failed else 0, text, ERROR_CODES)
+
+
+# lark_md parses <font>, <at>, <link> and HTML entities (chat-platforms.md 1.5): encode the three
+# entity characters, then backslash-escape what marks up inline text. "(" and ")" only make a
+# link after an unescaped "]", "|" tables are 2.0-only, and "#" only counts at the start of a
+# line: escaping them everywhere would only litter the text with backslashes.
+_LARK_MD = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", **backslashed("\\*_~[]`")})
+
+
+def feishu_markdown(value: str) -> str:
+    return escape_line_starts(clean_text(value).translate(_LARK_MD))
+
+
+def mention_markup(mentions: MentionSet) -> Trusted:
+    # Card markdown takes open_id/user_id only; Feishu cannot mention a phone number.
+    tags = [f"<at id={user}></at>" for user in mentions.users]
+    return Trusted(" ".join(["<at id=all></at>"] * mentions.all + tags))
+
+
+def text_message(text: str, mentions: MentionSet) -> Message:
+    tags = ['<at user_id="all"></at>'] * mentions.all
+    tags += [f'<at user_id="{user}"></at>' for user in mentions.users]
+    return {"msg_type": "text", "content": {"text": " ".join([text, *tags]).strip()}}
+
+
+FEISHU = Platform(
+    name="feishu",
+    sender=FeishuSender,
+    dialect=Dialect(feishu_markdown, plain_text({})),
+    type_key="msg_type",
+    mention_markup=mention_markup,
+    text_message=text_message,
+)

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from jinja2 import TemplateSyntaxError
 
 from app.config.model import Config, ConfigError
-from app.platforms import SENDERS
+from app.platforms import PLATFORMS
 from app.rendering.renderer import Renderer
 from app.rendering.samples import sample_alert_notification, sample_event_notification
 
@@ -51,7 +51,9 @@ def compile_card(renderer: Renderer, name: str) -> None:
     platform = name.split("/", 1)[0]
     # Each platform has its own escaping, not its own syntax: any environment compiles a shared
     # file, but a platform's own file gets the one it renders in.
-    user_cards = renderer.environments(platform if platform in SENDERS else "console")[0]
+    user_cards = renderer.environments(
+        platform if platform in PLATFORMS else next(iter(PLATFORMS))
+    )[0]
     try:
         user_cards.get_template(name)
     except TemplateSyntaxError as exc:

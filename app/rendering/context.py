@@ -10,9 +10,9 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from app.models import Alert, Notification
-from app.rendering.mentions import MentionSet, mention_text
-from app.text import Trusted, safe_url
+from app.models import Alert, MentionSet, Notification
+from app.platforms import PLATFORMS
+from app.text import Trusted, clip, human_duration, one_line, safe_url
 
 # Shown in an alert's own heading line, so not repeated among its labels.
 SHOWN_ALERT_LABELS = frozenset({"alertname", "severity"})
@@ -79,18 +79,6 @@ class CardPart:
     mentions: MentionSet = field(default_factory=MentionSet)
 
 
-def one_line(value: str) -> str:
-    """Names and titles are one line, whatever a label value holds."""
-    # Every line boundary splitlines() knows is a non-printable character.
-    return value if value.isprintable() else " ".join(value.splitlines())
-
-
-def clip(value: str, limit: int | None) -> str:
-    if limit is None or len(value) <= limit:
-        return value
-    return value[: max(limit - 1, 0)] + "…"
-
-
 # Alerts of one rule evaluation share their start: each distinct instant is formatted once.
 @lru_cache(maxsize=1024)
 def local_time(moment: datetime | None, zone: ZoneInfo) -> str:
@@ -113,22 +101,6 @@ def utc_offset(offset: timedelta | None) -> str:
     hours, rest = divmod(abs(minutes), 60)
     sign = "+" if minutes > 0 else "-"
     return f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
-
-
-def human_duration(seconds: float) -> str:
-    """Two units at most: "45s", "12m", "1h 3m", "2d 5h"."""
-    total = max(0, int(seconds))
-    days, rest = divmod(total, 86_400)
-    hours, rest = divmod(rest, 3_600)
-    minutes, secs = divmod(rest, 60)
-    for big, big_unit, small, small_unit in (
-        (days, "d", hours, "h"),
-        (hours, "h", minutes, "m"),
-        (minutes, "m", 0, ""),
-    ):
-        if big:
-            return f"{big}{big_unit}" + (f" {small}{small_unit}" if small else "")
-    return f"{secs}s"
 
 
 def elapsed(alert: Alert, now: datetime) -> str:
@@ -333,6 +305,6 @@ class CardViews:
                 all=mentions.all,
                 users=list(mentions.users),
                 mobiles=list(mentions.mobiles),
-                text=mention_text(platform, mentions),
+                text=PLATFORMS[platform].mention_markup(mentions),
             ),
         }

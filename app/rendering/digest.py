@@ -17,9 +17,8 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from app.config.model import Receiver
 from app.delivery.storm import Tally, severity_rank
-from app.models import Notification
-from app.platforms import SENDERS
-from app.platforms.base import Message
+from app.models import Message, Notification
+from app.platforms import PLATFORMS
 from app.rendering.context import (
     AlertView,
     CardOptions,
@@ -27,15 +26,13 @@ from app.rendering.context import (
     alert_view,
     card_title,
     card_tone,
-    clip,
-    human_duration,
     local_time,
 )
-from app.rendering.fallback import ELLIPSIS, plain_message
-from app.rendering.mentions import mention_text, static_mentions
+from app.rendering.fallback import plain_message
+from app.rendering.mentions import static_mentions
 from app.rendering.renderer import Renderer
 from app.rendering.sandbox import render_message
-from app.text import Trusted, clean_text
+from app.text import ELLIPSIS, Trusted, clean_text, clip, human_duration
 
 log = logging.getLogger("alertbridge.digest")
 
@@ -94,7 +91,7 @@ class DigestRenderer:
         self.receiver = receiver
         self.platform = receiver.platform
         self.max_delay = max_delay
-        self.sender = SENDERS[receiver.platform]
+        self.spec = PLATFORMS[receiver.platform]
         self.keyword = clean_text(receiver.keyword or "")
         self.mentions = static_mentions(receiver.mentions)
         self.template = f"{receiver.platform}/digest.json.j2"
@@ -126,7 +123,7 @@ class DigestRenderer:
 
         async def fits(shown_groups: int, shown_names: int) -> bool:
             message = await card(shown_groups, shown_names)
-            return self.sender.message_bytes(message) <= self.sender.MAX_MESSAGE_BYTES
+            return self.spec.message_bytes(message) <= self.spec.max_message_bytes
 
         shown = await most_that_fit(len(groups), lambda g: fits(g, len(names)))
         if shown >= 0:
@@ -182,7 +179,7 @@ class DigestRenderer:
                 all=self.mentions.all,
                 users=list(self.mentions.users),
                 mobiles=list(self.mentions.mobiles),
-                text=mention_text(self.platform, self.mentions),
+                text=self.spec.mention_markup(self.mentions),
             ),
             "timezone": self.renderer.zone.key,
         }

@@ -16,15 +16,14 @@ from jinja2.sandbox import SandboxedEnvironment
 
 import app
 from app.config.model import Receiver
-from app.models import Alert, Notification
-from app.platforms import SENDERS
-from app.platforms.base import Message
-from app.rendering.context import CardOptions, CardPart, CardViews, card_title, clip
+from app.models import Alert, MentionSet, Message, Notification, Rendered
+from app.platforms import PLATFORMS
+from app.rendering.context import CardOptions, CardPart, CardViews, card_title
 from app.rendering.fallback import fallback_message
-from app.rendering.mentions import MentionSet, dynamic_mentions, static_mentions
+from app.rendering.mentions import dynamic_mentions, static_mentions
 from app.rendering.sandbox import card_environment, render_message
 from app.rendering.split import Line, SplitSizes, largest_fitting
-from app.text import clean_text, safe_url
+from app.text import clean_text, clip, safe_url
 
 log = logging.getLogger("alertbridge.render")
 
@@ -42,14 +41,6 @@ def builtin_cards_dir() -> Path:
     package = Path(app.__file__).parent
     packaged = package / "cards"
     return packaged if packaged.is_dir() else package.parent / "cards"
-
-
-@dataclass(frozen=True, slots=True)
-class Rendered:
-    """One message and the alerts it accounts for, shown or counted (what a digest tallies)."""
-
-    message: Message
-    notification: Notification
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +125,8 @@ class _Job:
         self.notification = notification
         self.alerts = notification.alerts
         self.platform = receiver.platform
-        self.sender = SENDERS[receiver.platform]
-        self.limit = self.sender.MAX_MESSAGE_BYTES
+        self.spec = PLATFORMS[receiver.platform]
+        self.limit = self.spec.max_message_bytes
         self.template = f"{receiver.platform}/{notification.kind}.json.j2"
         self.envs = list(renderer.environments(receiver.platform))
         self.static = static_mentions(receiver.mentions)
@@ -215,7 +206,7 @@ class _Job:
             except Exception as exc:
                 self.failed(exc)
                 continue
-            card = self.cards[key] = Card(message, self.sender.message_bytes(message))
+            card = self.cards[key] = Card(message, self.spec.message_bytes(message))
             return card
         return None
 

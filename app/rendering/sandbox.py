@@ -18,12 +18,11 @@ from jinja2.runtime import Context, LoopContext, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
 from markupsafe import Markup
 
-from app.platforms.base import Message
+from app.models import Message
+from app.platforms import PLATFORMS
+from app.platforms.base import Dialect
 from app.rendering.context import AlertView, MentionView
-from app.text import DIALECTS, Dialect, Trusted, json_string_body
-
-# The key every message of a platform has; a template output without it is a broken template.
-TYPE_KEYS = {"feishu": "msg_type", "dingtalk": "msgtype", "wecom": "msgtype", "console": "text"}
+from app.text import Trusted, json_string_body
 
 
 class TemplateFailure(Exception):
@@ -135,7 +134,7 @@ class _CardCodeGenerator(CodeGenerator):
 
 def card_environment(loader: BaseLoader, platform: str) -> SandboxedEnvironment:
     """A sandbox (templates cannot reach Python internals) whose output is always escaped."""
-    dialect = DIALECTS[platform]
+    dialect = PLATFORMS[platform].dialect
     env = CardSandbox(
         loader=loader,
         autoescape=True,  # so that macro output is Markup and is not escaped twice
@@ -201,8 +200,9 @@ def render_message(env: SandboxedEnvironment, name: str, context: dict[str, Any]
         raise TemplateFailure(f"rendered invalid JSON ({exc})") from None
     if not isinstance(message, dict):
         raise TemplateFailure(f"rendered a JSON {type(message).__name__}, not an object")
-    if TYPE_KEYS[context["platform"]] not in message:
-        raise TemplateFailure(f"rendered no {TYPE_KEYS[context['platform']]!r} key")
+    type_key = PLATFORMS[context["platform"]].type_key
+    if type_key not in message:
+        raise TemplateFailure(f"rendered no {type_key!r} key")
     keyword = context["keyword"]
     if keyword and not holds_text(message, keyword):
         raise TemplateFailure("left out the receiver's keyword")

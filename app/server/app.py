@@ -11,7 +11,8 @@ from fastapi import FastAPI
 
 from app import __version__
 from app.bridge import Bridge
-from app.config.model import EMBEDDED_DEFAULT, Config, Server
+from app.config.load import EMBEDDED_DEFAULT
+from app.config.model import Config, Server
 from app.server.api import install_routes
 
 if TYPE_CHECKING:

@@ -11,8 +11,8 @@ from dataclasses import replace
 
 from app.config.model import Limits
 from app.models import Notification
-from app.rendering.context import clip
 from app.sources import InvalidPayload
+from app.text import clip
 
 log = logging.getLogger("alertbridge.limits")
 DEFAULT_LIMITS = Limits()

@@ -30,10 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from app.config.model import Receiver
-from app.models import Notification
+from app.models import Message, Notification
 from app.outbox.contract import Entry
 from app.outbox.sqlite import SqliteOutbox
-from app.platforms.base import Message
 from app.rendering.renderer import Renderer
 from app.sources.alertmanager import parse_alertmanager
 from tests.bench.harness import Bench, MemoryWatch, describe_ms, load, metric, percentile, running

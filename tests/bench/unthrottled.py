@@ -12,14 +12,14 @@ from __future__ import annotations
 import sys
 
 from app.cli.main import main
-from app.platforms import SENDERS
-from app.platforms.base import RateLimit
+from app.platforms import PLATFORMS as REGISTRY
+from app.platforms.sending import RateLimit
 
 UNTHROTTLED = (RateLimit(1000, 0.0),)
 
 
 def lift_rate_limits() -> None:
-    for sender in SENDERS.values():
+    for sender in (p.sender for p in REGISTRY.values()):
         sender.RATE_LIMITS = UNTHROTTLED
 
 

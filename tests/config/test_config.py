@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from app.config.model import ConfigError, default_config, load_config, parse_config
+from app.config.load import default_config, load_config, parse_config
+from app.config.model import ConfigError
 
 MINIMAL = {"receivers": [{"name": "ops", "platform": "feishu", "webhook_url": "${URL}"}]}
 

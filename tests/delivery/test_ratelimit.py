@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.delivery.ratelimit import RateLimiter
-from app.platforms.base import RateLimit
+from app.platforms.sending import RateLimit
 
 
 class FakeTime:

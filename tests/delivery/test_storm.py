@@ -12,13 +12,14 @@ from typing import Any
 import httpx
 import pytest
 
-from app.config.model import Receiver, parse_config
+from app.config.load import parse_config
+from app.config.model import Receiver
 from app.delivery.ratelimit import RateLimiter
 from app.delivery.storm import StormControl, Tally
 from app.models import Notification
 from app.outbox.contract import OutboxItem
-from app.platforms import SENDERS
-from app.platforms.base import RateLimit
+from app.platforms import PLATFORMS as REGISTRY
+from app.platforms.sending import RateLimit
 from app.rendering.digest import DigestRenderer
 from app.rendering.renderer import Renderer
 from app.server.app import create_app
@@ -101,7 +102,7 @@ async def test_digest_fits_the_platform_and_names_every_alertname(platform: str)
     for index, about in enumerate(storm_of(461)):
         tally.add(item(index, about))
     message = await DigestRenderer(Renderer(timezone="UTC"), receiver, 60.0)(tally)
-    sender = SENDERS[platform]
+    sender = REGISTRY[platform].sender
     assert sender.message_bytes(message) <= sender.MAX_MESSAGE_BYTES
     text = digest_text(message)
     assert "[DIGEST] 4610 alerts" in text

@@ -16,13 +16,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config.model import Receiver
 from app.delivery.worker import BACKOFF_MAX_SECONDS, Worker, backoff_seconds, stop_workers
-from app.models import Notification
+from app.models import Notification, Rendered
 from app.ops.metrics import Metrics
 from app.outbox.contract import Entry
 from app.outbox.sqlite import SqliteOutbox
-from app.platforms import SENDERS
-from app.platforms.base import SendError
-from app.rendering.renderer import Rendered, Renderer
+from app.platforms import PLATFORMS as REGISTRY
+from app.platforms.sending import SendError
+from app.rendering.renderer import Renderer
 from tests.fakes.chatbots import FakeBots
 from tests.fakes.faults import FailMode
 from tests.support.bots import SECRETS, TOKENS, add_bot, simple_message, webhook_url
@@ -51,7 +51,7 @@ class Harness:
     def __init__(self, platform: str, app: ASGIApp, **worker: Any) -> None:
         self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
         url = webhook_url(platform, TOKENS[platform])
-        sender = SENDERS[platform](url, SECRETS.get(platform), self.client)
+        sender = REGISTRY[platform].sender(url, SECRETS.get(platform), self.client)
         self.metrics = Metrics()
         clock = worker.setdefault("clock", time.time)
         self.outbox = SqliteOutbox(":memory:", max_backlog=100, clock=clock)
@@ -249,7 +249,7 @@ async def test_platform_rate_limit_answer_pauses_the_whole_bot(
     harness = harness_for("dingtalk", bots.app)
     # Another client used up the robot's minute: the platform refuses us with 130101.
     other = httpx.AsyncClient(transport=httpx.ASGITransport(app=bots.app))
-    sender = SENDERS["dingtalk"](
+    sender = REGISTRY["dingtalk"].sender(
         webhook_url("dingtalk", TOKENS["dingtalk"]), SECRETS["dingtalk"], other
     )
     for _ in range(20):

@@ -10,7 +10,8 @@ import yaml
 from fastapi import FastAPI
 from starlette.routing import Match
 
-from app.config.model import Config, parse_config
+from app.config.load import parse_config
+from app.config.model import Config
 from app.server.api import install_routes
 from tests.deploy.support import find, secret_data
 

@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from app.bridge import Bridge, open_outbox
-from app.config.model import Config, parse_config
+from app.config.load import parse_config
+from app.config.model import Config
 from app.intake.dedup import event_key, merge_events, notification_key
 from app.models import Alert
 from app.outbox.contract import OutboxFull

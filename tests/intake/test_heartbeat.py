@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from app.bridge import Bridge, open_outbox
-from app.config.model import Config, parse_config
+from app.config.load import parse_config
+from app.config.model import Config
 from app.outbox.contract import Outbox
 from app.server.app import create_app
 from app.sources.alertmanager import parse_alertmanager

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.config.model import parse_config
-from app.intake.router import MatcherError, Router, parse_matcher
+from app.config.load import parse_config
+from app.config.matchers import MatcherError, parse_matcher
+from app.intake.router import Router
 from app.models import Alert, Notification
 
 

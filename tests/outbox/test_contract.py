@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from app.models import notification_to_json
+from app.models import Rendered, notification_to_json
 from app.outbox.admin import OutboxAdmin
 from app.outbox.contract import Entry, OutboxFull
 from app.outbox.schema import SCHEMA_VERSION, OutboxVersionError
 from app.outbox.sqlite import POLL_SECONDS, SqliteOutbox
-from app.rendering.renderer import Rendered
 from tests.support.queues import Clock, alert, entry, notification
 
 

@@ -1,4 +1,4 @@
-"""Contract: every sender in SENDERS, against the fake platforms, classifies every answer.
+"""Contract: every platform's sender, against the fake platforms, classifies every answer.
 
 Adding a platform means one sender module and one registry line; this table picks it up.
 """
@@ -12,16 +12,16 @@ from typing import Any
 import httpx
 import pytest
 
-from app.platforms import SENDERS
-from app.platforms.base import Sender, SendError
+from app.platforms import PLATFORMS as REGISTRY
 from app.platforms.dingtalk import dingtalk_sign
 from app.platforms.feishu import feishu_sign
+from app.platforms.sending import Sender, SendError
 from tests.fakes.chatbots import FakeBots
 from tests.fakes.faults import FailMode
 from tests.fakes.server import serve_in_thread
 from tests.support.bots import SECRETS, TOKENS, add_bot, simple_message, webhook_url
 
-PLATFORMS = [p for p in SENDERS if p != "console"]
+PLATFORMS = [p for p in REGISTRY if p != "console"]
 
 
 def make_sender(
@@ -34,7 +34,9 @@ def make_sender(
 ) -> Sender:
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=bots.app), timeout=timeout)
     token = token or TOKENS[platform]
-    return SENDERS[platform](webhook_url(platform, token), secret or SECRETS.get(platform), client)
+    return REGISTRY[platform].sender(
+        webhook_url(platform, token), secret or SECRETS.get(platform), client
+    )
 
 
 @pytest.fixture
@@ -155,7 +157,7 @@ async def test_server_trouble_is_retryable(
     bots.fail(TOKENS[platform], mode, times=1)
     async with httpx.AsyncClient(timeout=0.5) as client:
         url = webhook_url(platform, TOKENS[platform], base)
-        sender = SENDERS[platform](url, SECRETS.get(platform), client)
+        sender = REGISTRY[platform].sender(url, SECRETS.get(platform), client)
         with pytest.raises(SendError) as info:
             await sender.send(simple_message(platform))
         assert (info.value.code, info.value.retryable) == (code, True)
@@ -192,7 +194,7 @@ async def test_every_status_code_through_every_sender(
     platform: str, status: int, body: bytes, expected: tuple[str, bool] | None
 ) -> None:
     client = httpx.AsyncClient(transport=answering(status, body, {"Retry-After": "7"}))
-    sender = SENDERS[platform](webhook_url(platform, "t"), None, client)
+    sender = REGISTRY[platform].sender(webhook_url(platform, "t"), None, client)
     if expected is None:
         await sender.send(simple_message(platform))
         return
@@ -209,7 +211,9 @@ async def test_network_errors_never_carry_the_webhook_url(platform: str) -> None
         raise httpx.ConnectError(f"cannot connect to {request.url}", request=request)
 
     client = httpx.AsyncClient(transport=httpx.MockTransport(refuse))
-    sender = SENDERS[platform](webhook_url(platform, "secret-token-xyz"), "secret-xyz", client)
+    sender = REGISTRY[platform].sender(
+        webhook_url(platform, "secret-token-xyz"), "secret-xyz", client
+    )
     with pytest.raises(SendError) as info:
         await sender.send(simple_message(platform))
     assert info.value.retryable
@@ -224,14 +228,14 @@ def test_feishu_status_code_zero_alone_is_not_success() -> None:
             200, b'{"StatusCode":0,"StatusMessage":"","code":9499,"msg":"too many request"}'
         )
     )
-    sender = SENDERS["feishu"](webhook_url("feishu", "t"), None, client)
+    sender = REGISTRY["feishu"].sender(webhook_url("feishu", "t"), None, client)
     with pytest.raises(SendError) as info:
         asyncio.run(sender.send(simple_message("feishu")))
     assert (info.value.code, info.value.retryable) == ("9499", True)
 
 
 async def test_console_sender_logs_the_card_text_readably(caplog: pytest.LogCaptureFixture) -> None:
-    sender = SENDERS["console"]("", None, httpx.AsyncClient())
+    sender = REGISTRY["console"].sender("", None, httpx.AsyncClient())
     with caplog.at_level("INFO", logger="alertbridge.console"):
         await sender.send({"title": "t", "text": "line one\nline two"})
     assert "line one\nline two" in caplog.text

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from app.models import Alert
-from app.platforms.base import Message
-from app.rendering.context import human_duration, local_time
+from app.models import Alert, Message
+from app.rendering.context import local_time
 from app.rendering.samples import sample_alert_notification, sample_event_notification
+from app.text import human_duration
 from tests.support.cards import (
     CHAT_PLATFORMS,
     NOW,

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from jinja2 import FileSystemLoader
 from jinja2.compiler import CodeGenerator
 
-from app.platforms import SENDERS
-from app.platforms.base import Message
+from app.models import Message
+from app.platforms import PLATFORMS as REGISTRY
 from app.rendering import context as card_context
 from app.rendering import renderer as render_module
 from app.rendering import sandbox as templating
@@ -211,7 +211,7 @@ def test_each_part_but_the_last_is_the_longest_that_fits(platform: str, count: i
     whole = job.card(0, count, 1, 1, 3)
     assert whole is not None
     plan = job.plan(whole)
-    limit = SENDERS[platform].MAX_MESSAGE_BYTES
+    limit = REGISTRY[platform].sender.MAX_MESSAGE_BYTES
     for part, chunk in enumerate(plan[:-1], 1):
         more = len(chunk.alerts) + 1
         bigger = job.card(

@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from app.models import Alert
-from app.platforms.base import Message
+from app.models import Alert, MentionSet, Message
+from app.platforms import PLATFORMS as REGISTRY
 from app.rendering import renderer as render_module
 from app.rendering import sandbox as templating
-from app.rendering.mentions import MentionSet, dynamic_mentions, static_mentions
+from app.rendering.mentions import dynamic_mentions, static_mentions
 from app.rendering.renderer import MAX_PARTS, builtin_cards_dir
 from app.rendering.samples import sample_alert_notification, sample_event_notification
-from app.text import DIALECTS, Trusted, json_string_body, safe_url
+from app.text import Trusted, json_string_body, safe_url
 from tests.support.cards import (
     CHAT_PLATFORMS,
     NOW,
@@ -57,7 +57,7 @@ from tests.support.cards import (
     ],
 )
 def test_escapes_values_for_each_markdown_dialect(platform: str, value: str, escaped: str) -> None:
-    assert DIALECTS[platform].markdown(value) == escaped
+    assert REGISTRY[platform].dialect.markdown(value) == escaped
 
 
 @pytest.mark.parametrize(
@@ -71,7 +71,7 @@ def test_escapes_values_for_each_markdown_dialect(platform: str, value: str, esc
 def test_plain_filter_keeps_markdown_but_breaks_tags_and_lines(
     platform: str, value: str, escaped: str
 ) -> None:
-    assert DIALECTS[platform].plain(value) == escaped
+    assert REGISTRY[platform].dialect.plain(value) == escaped
 
 
 @pytest.mark.parametrize(
@@ -335,7 +335,7 @@ def test_a_user_can_override_one_card_and_keep_the_others(tmp_path: Path) -> Non
     )
 
 
-MARKDOWN = DIALECTS["feishu"].markdown
+MARKDOWN = REGISTRY["feishu"].dialect.markdown
 
 
 @pytest.mark.parametrize(
@@ -345,7 +345,7 @@ MARKDOWN = DIALECTS["feishu"].markdown
         ("{{ value|safe }}", MARKDOWN),  # there is no way to print a value unescaped
         ("{{ value|e }}", MARKDOWN),
         ("{{ value ~ '*' }}", lambda v: MARKDOWN(v + "*")),
-        ("{{ value|plain }}", DIALECTS["feishu"].plain),
+        ("{{ value|plain }}", REGISTRY["feishu"].dialect.plain),
     ],
     ids=["bare", "safe", "e", "concatenated", "plain"],
 )

@@ -14,7 +14,7 @@ import pytest
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from app.config.model import parse_config
+from app.config.load import parse_config
 from app.server.app import create_app
 from tests.fakes.chatbots import FakeBots
 from tests.support.bots import SECRETS, TOKENS, add_bot, webhook_url

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.config.model import parse_config
+from app.config.load import parse_config
 from app.server.app import create_app
 from tests.fakes.chatbots import FakeBots
 from tests.fakes.server import serve_in_thread

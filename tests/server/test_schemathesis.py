@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from app.config.model import parse_config
+from app.config.load import parse_config
 from app.server.app import create_app
 from tests.fakes.chatbots import FakeBots
 from tests.support.bots import SECRETS, TOKENS, add_bot, webhook_url

@@ -6,9 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.config.model import Mentions, Receiver
-from app.models import Alert, Notification
-from app.platforms import SENDERS
-from app.platforms.base import Message
+from app.models import Alert, Message, Notification
+from app.platforms import PLATFORMS as REGISTRY
 from app.rendering.renderer import Renderer
 from app.rendering.sandbox import message_strings
 
@@ -84,5 +83,5 @@ def text_of(message: Message) -> str:
 
 
 def within_limit(platform: str, message: Message) -> bool:
-    sender = SENDERS[platform]
+    sender = REGISTRY[platform].sender
     return sender.message_bytes(message) <= sender.MAX_MESSAGE_BYTES

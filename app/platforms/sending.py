@@ -1,0 +1,206 @@
+"""The sender contract: one class per platform that posts one message and *classifies* failures.
+
+Senders never retry and never sleep: they raise SendError(retryable=..., retry_after=...) and the
+delivery worker (app/delivery/worker.py) is the only place that retries. Nothing a sender raises
+or logs may contain the webhook URL, its token or the signing secret. `classify` turns a
+platform's business code into that decision, one table per platform (ErrorCodes).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import httpx
+
+from app.models import Message
+from app.text import clip
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most `count` messages in any `seconds`-long window."""
+
+    count: int
+    seconds: float
+
+
+class SendError(Exception):
+    """A failed delivery, classified: `retryable` says whether sending again later can succeed.
+
+    `code` is the platform's error code (or "http_503", "timeout", ...) and is used as a metric
+    label; `retry_after` is the platform's own wait hint in seconds, when it gives one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        code: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.code = code
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the platform said to a message it took: its business code and text (e.g. "0", "ok").
+
+    Failures never come back as an Answer: they are raised as SendError, classified."""
+
+    code: str
+    message: str
+
+
+class Sender(ABC):
+    """Posts one rendered message to one bot."""
+
+    platform: ClassVar[str]
+    # The largest message the platform accepts, measured by `message_bytes`.
+    MAX_MESSAGE_BYTES: ClassVar[int]
+    # The platform's documented per-bot limits; the delivery worker keeps under all of them.
+    RATE_LIMITS: ClassVar[tuple[RateLimit, ...]]
+
+    def __init__(
+        self,
+        webhook_url: str,
+        secret: str | None,
+        client: httpx.AsyncClient,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.webhook_url = webhook_url
+        self.secret = secret
+        self.client = client
+        self.clock = clock
+
+    @abstractmethod
+    async def send(self, message: Message) -> Answer | None:
+        """Deliver `message` and return the platform's answer (None where no platform answers,
+        as for the console), or raise SendError."""
+
+    @classmethod
+    def message_bytes(cls, message: Message) -> int:
+        """The size the platform's limit applies to (the whole JSON body unless overridden)."""
+        return len(encode_json(message))
+
+
+def encode_json(message: Message) -> bytes:
+    """The exact bytes posted: compact UTF-8 JSON (the platforms count UTF-8 bytes)."""
+    # "replace": a lone surrogate from a JSON \ud800 escape is not UTF-8 and must not crash us.
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode(errors="replace")
+
+
+class HttpSender(Sender):
+    """Does the HTTP for a platform; subclasses sign the request and read the platform's answer."""
+
+    def signed_request(self, message: Message) -> tuple[str, Message]:
+        """The URL and body to post; platforms that sign override this."""
+        return self.webhook_url, message
+
+    @abstractmethod
+    def check_answer(self, body: dict[str, Any]) -> Answer:
+        """Raise SendError when a parsed 2xx/4xx answer body reports a failure, else return it."""
+
+    async def send(self, message: Message) -> Answer:
+        url, body = self.signed_request(message)
+        try:
+            response = await self.client.post(
+                url,
+                content=encode_json(body),
+                headers={"Content-Type": "application/json; charset=utf-8"},
+            )
+        except httpx.TimeoutException as exc:
+            # Ambiguous: the bot may have received it. Delivery is at-least-once, so retry.
+            raise SendError(
+                f"timed out ({type(exc).__name__})", retryable=True, code="timeout"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise SendError(
+                f"network error ({type(exc).__name__})", retryable=True, code="network"
+            ) from None
+        return self.check_response(response)
+
+    def check_response(self, response: httpx.Response) -> Answer:
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise SendError(
+                f"HTTP {status} from {self.platform}",
+                retryable=True,
+                code=f"http_{status}",
+                retry_after=retry_after_header(response),
+            )
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            # A proxy or a platform hiccup answered something that is not the platform's JSON;
+            # nothing says the message arrived, and a later attempt may well get through.
+            raise SendError(
+                f"HTTP {status} with an unreadable body from {self.platform}",
+                retryable=True,
+                code="bad_answer",
+            )
+        answer = self.check_answer(body)
+        if not 200 <= status < 300:
+            raise SendError(
+                f"HTTP {status} from {self.platform}", retryable=False, code=f"http_{status}"
+            )
+        return answer
+
+
+def retry_after_header(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+ERROR_TEXT_CHARS = 200
+
+
+def error_text(value: object) -> str:
+    """A platform's error message, shortened for logs and /status."""
+    return clip(str(value), ERROR_TEXT_CHARS)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorCodes:
+    """How a platform's business codes classify (its section of chat-platforms.md): the codes
+    that mean "slow down" and those that mean "try again", each with the wait before the next
+    try. Any other non-success code is permanent: sending the same message again cannot help."""
+
+    success: int
+    rate_limited: frozenset[int]
+    transient: frozenset[int] = frozenset()
+    rate_limit_wait_seconds: float | None = None
+    transient_wait_seconds: float | None = None
+    # Some platforms say "too fast" in the text of an otherwise generic code.
+    rate_limit_words: tuple[str, ...] = ()
+
+
+def classify(platform: str, code: int, text: str, codes: ErrorCodes) -> Answer:
+    """The platform's answer when `code` is its success code, else the SendError to raise."""
+    if code == codes.success:
+        return Answer(str(code), text)
+    lowered = text.lower()
+    rate_limited = code in codes.rate_limited or any(w in lowered for w in codes.rate_limit_words)
+    transient = code in codes.transient
+    wait = codes.rate_limit_wait_seconds if rate_limited else codes.transient_wait_seconds
+    retryable = rate_limited or transient
+    raise SendError(
+        f"{platform} answered {code}: {text}",
+        retryable=retryable,
+        code=str(code),
+        retry_after=wait if retryable else None,
+    )
