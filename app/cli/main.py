@@ -128,13 +128,17 @@ def run_server(app: ASGIApp, host: str, port: int, shutdown_grace: int) -> None:
 
 def serve(args: argparse.Namespace) -> int:
     from app.bridge import Bridge, open_outbox
-    from app.config.files import load_checked
     from app.outbox.schema import outbox_path
+    from app.rendering.checks import load_checked
     from app.server.app import create_app
     from app.server.reload import Reloader
 
     redactor = Redactor()
-    setup_logging(args.log_level, redactor, chosen_log_format(args.log_format))
+    try:
+        log_format = chosen_log_format(args.log_format)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    setup_logging(args.log_level, redactor, log_format)
     loaded = load_checked(args.config)
     config, source = loaded.config, loaded.source
     args.data_dir.mkdir(parents=True, exist_ok=True)
@@ -168,7 +172,7 @@ def pending(bridge: Bridge) -> int:
 
 def check_config(args: argparse.Namespace) -> int:
     """The checks of start-up and of every reload: the YAML, then the cards on the samples."""
-    from app.config.files import load_checked
+    from app.rendering.checks import load_checked
 
     loaded = load_checked(args.path)
     config = loaded.config

@@ -1,6 +1,7 @@
-"""The files a config is made of, its YAML and the cards_dir tree, read as one version: checked
-(the one path for start-up, `check-config` and every reload) and fingerprinted, so that a changed
-version, a Kubernetes ConfigMap's `..data` symlink swap included, is told from the loaded one.
+"""The files a config is made of, its YAML and the cards_dir tree, read as one version and
+fingerprinted, so that a changed version, a Kubernetes ConfigMap's `..data` symlink swap
+included, is told from the loaded one. The checked load of such a version is
+app/rendering/checks.py: load_checked.
 """
 
 from __future__ import annotations
@@ -11,10 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.config.load import EMBEDDED_DEFAULT, default_config, parse_config_bytes, read_config
 from app.config.model import Config, ConfigError
-from app.ops.redaction import Redactor
-from app.rendering.checks import check_cards
 
 # A cards_dir holds a few templates; the reload watcher reads all of them every poll, so a
 # directory with more files than this is refused as the wrong one.
@@ -37,22 +35,6 @@ class Loaded:
     # The text of every file below cards_dir as checked (None without a cards_dir): the bridge
     # renders with these, never with a file changed since (a reload checks that first).
     cards: Mapping[str, str] | None = None
-
-
-def load_checked(path: Path | None, environ: dict[str, str] | None = None) -> Loaded:
-    """Read, parse and validate the config and its cards; ConfigError says what is wrong."""
-    if path is None:
-        config = default_config(environ)
-        check_cards(config, None)
-        return Loaded(config, EMBEDDED_DEFAULT, None, "")
-    raw = read_config(path)
-    config = parse_config_bytes(raw, path, environ)
-    files = read_cards(config.server.cards_dir)
-    cards = card_texts(files) if config.server.cards_dir is not None else None
-    check_cards(config, cards)
-    masked = Redactor(config.secrets()).scrub(raw.decode("utf-8")).encode()
-    digest = "sha256:" + fingerprint(masked, files)[:DIGEST_HEX_CHARS]
-    return Loaded(config, str(path), digest, fingerprint(raw, files), cards)
 
 
 def card_texts(files: CardFiles) -> dict[str, str]:

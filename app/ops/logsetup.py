@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 
-from app.config.model import ConfigError
 from app.ops.logformat import LOG_FORMATS, LogFormat, log_formatter
 from app.ops.redaction import RedactingFilter, Redactor
 
@@ -33,4 +32,4 @@ def chosen_log_format(flag: str | None) -> LogFormat:
         return "json"
     if value == "text":
         return "text"
-    raise ConfigError(f"{LOG_FORMAT_ENV} must be one of {', '.join(LOG_FORMATS)}, not {value!r}")
+    raise ValueError(f"{LOG_FORMAT_ENV} must be one of {', '.join(LOG_FORMATS)}, not {value!r}")

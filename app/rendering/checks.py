@@ -1,14 +1,19 @@
-"""Cards checked before a config is used: every template in cards_dir compiles, and every
-receiver's cards render the built-in samples (app/samples.py) without falling back.
+"""The checked load: a config and its cards are taken into use only when every template in
+cards_dir compiles and every receiver's cards render the built-in samples without falling back.
+One path for start-up, `check-config` and every reload.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from jinja2 import TemplateSyntaxError
 
+from app.config.files import DIGEST_HEX_CHARS, Loaded, card_texts, fingerprint, read_cards
+from app.config.load import EMBEDDED_DEFAULT, default_config, parse_config_bytes, read_config
 from app.config.model import Config, ConfigError
+from app.ops.redaction import Redactor
 from app.platforms import PLATFORMS
 from app.rendering.renderer import Renderer
 from app.rendering.samples import sample_alert_notification, sample_event_notification
@@ -58,3 +63,19 @@ def compile_card(renderer: Renderer, name: str) -> None:
         user_cards.get_template(name)
     except TemplateSyntaxError as exc:
         raise ConfigError(f"cards: {name}, line {exc.lineno}: {exc.message}") from None
+
+
+def load_checked(path: Path | None, environ: dict[str, str] | None = None) -> Loaded:
+    """Read, parse and validate the config and its cards; ConfigError says what is wrong."""
+    if path is None:
+        config = default_config(environ)
+        check_cards(config, None)
+        return Loaded(config, EMBEDDED_DEFAULT, None, "")
+    raw = read_config(path)
+    config = parse_config_bytes(raw, path, environ)
+    files = read_cards(config.server.cards_dir)
+    cards = card_texts(files) if config.server.cards_dir is not None else None
+    check_cards(config, cards)
+    masked = Redactor(config.secrets()).scrub(raw.decode("utf-8")).encode()
+    digest = "sha256:" + fingerprint(masked, files)[:DIGEST_HEX_CHARS]
+    return Loaded(config, str(path), digest, fingerprint(raw, files), cards)

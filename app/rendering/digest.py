@@ -16,7 +16,6 @@ from typing import Any
 from jinja2.sandbox import SandboxedEnvironment
 
 from app.config.model import Receiver
-from app.delivery.storm import Tally, severity_rank
 from app.models import Message, Notification
 from app.platforms import PLATFORMS
 from app.rendering.context import (
@@ -32,6 +31,7 @@ from app.rendering.fallback import plain_message
 from app.rendering.mentions import static_mentions
 from app.rendering.renderer import Renderer
 from app.rendering.sandbox import render_message
+from app.rendering.tally import Tally, severity_rank
 from app.text import ELLIPSIS, Trusted, clean_text, clip, human_duration
 
 log = logging.getLogger("alertbridge.digest")

@@ -19,9 +19,10 @@ import httpx
 from fastapi import FastAPI
 
 from app.bridge import Bridge
-from app.config.files import Loaded, current_fingerprint, load_checked
+from app.config.files import Loaded, current_fingerprint
 from app.config.model import Config, ConfigError
 from app.ops.metrics import Metrics
+from app.rendering.checks import load_checked
 
 log = logging.getLogger("alertbridge.reload")
 

@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 from app.cli.main import main
-from app.config.files import MAX_CARD_FILES, current_fingerprint, load_checked, read_cards
+from app.config.files import MAX_CARD_FILES, current_fingerprint, read_cards
 from app.config.model import ConfigError
+from app.rendering.checks import load_checked
 from tests.support.configmap import ConfigMapVolume
 from tests.support.paths import ROOT as REPO_ROOT
 

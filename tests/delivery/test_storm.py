@@ -15,13 +15,14 @@ import pytest
 from app.config.load import parse_config
 from app.config.model import Receiver
 from app.delivery.ratelimit import RateLimiter
-from app.delivery.storm import StormControl, Tally
+from app.delivery.storm import StormControl
 from app.models import Notification
 from app.outbox.contract import OutboxItem
 from app.platforms import PLATFORMS as REGISTRY
 from app.platforms.sending import RateLimit
 from app.rendering.digest import DigestRenderer
 from app.rendering.renderer import Renderer
+from app.rendering.tally import Tally
 from app.server.app import create_app
 from tests.e2e.support import card_text
 from tests.fakes.chatbots import FakeBots

@@ -19,7 +19,6 @@ import httpx
 import pytest
 
 from app.cli.main import main
-from app.config.model import ConfigError
 from app.ops.logformat import LogFormat
 from app.ops.logsetup import LOG_FORMAT_ENV, chosen_log_format, setup_logging
 from app.ops.redaction import Redactor
@@ -117,7 +116,7 @@ def test_an_unknown_log_format_in_the_env_stops_serve_with_a_message(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv(LOG_FORMAT_ENV, "yaml")
-    with pytest.raises(ConfigError, match="must be one of text, json, not 'yaml'"):
+    with pytest.raises(ValueError, match="must be one of text, json, not 'yaml'"):
         chosen_log_format(None)
     assert main(["serve", "--port", "0"]) == 2
     assert LOG_FORMAT_ENV in capsys.readouterr().err

@@ -20,9 +20,9 @@ import pytest
 import yaml
 
 from app.bridge import Bridge
-from app.config.files import load_checked
 from app.ops.metrics import Metrics
 from app.ops.redaction import Redactor
+from app.rendering.checks import load_checked
 from app.server.app import create_app
 from app.server.reload import Reloader
 from tests.fakes.chatbots import FakeBots
