@@ -156,18 +156,20 @@ def serve(args: argparse.Namespace) -> int:
         loaded.digest,
         names,
     )
-    log.info("outbox %s: %d message(s) pending", outbox_path(args.data_dir), pending(bridge))
+    log.info(
+        "outbox %s: %d message(s) pending", outbox_path(args.data_dir), asyncio.run(pending(bridge))
+    )
     # access_log=False: uvicorn's access log prints query strings, which may carry credentials;
     # api.py logs method, path and status instead. log_config=None keeps our redacting handler.
     try:
         run_server(app, args.host, args.port, math.ceil(config.delivery.shutdown_grace))
     finally:
-        outbox.close()
+        asyncio.run(outbox.close())
     return 0
 
 
-def pending(bridge: Bridge) -> int:
-    return sum(bridge.outbox.backlog(r.name) for r in bridge.config.receivers)
+async def pending(bridge: Bridge) -> int:
+    return sum([await bridge.outbox.backlog(r.name) for r in bridge.config.receivers])
 
 
 def check_config(args: argparse.Namespace) -> int:

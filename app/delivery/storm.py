@@ -7,7 +7,7 @@ rate. The digest's Tally (app/rendering/tally.py) accounts for every alert it re
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from app.delivery.ratelimit import RateLimiter
 from app.models import Message
@@ -35,12 +35,17 @@ class StormControl:
         slots = limiter.slots_within(self.max_delay, cap=due)  # this send's slot included
         return max(1, due - slots + 1)
 
-    async def digest(self, items: Iterable[OutboxItem]) -> tuple[Message, Tally]:
+    async def digest(self, items: AsyncIterator[OutboxItem]) -> tuple[Message, Tally]:
+        """The digest of `items` and their tally (no message is rendered for none)."""
         tally = Tally()
-        for index, item in enumerate(items, 1):
+        index = 0
+        async for item in items:
             tally.add(item)
+            index += 1
             if index % ITEMS_PER_STEP == 0:
                 await asyncio.sleep(0)
+        if not tally.ids:
+            return {}, tally
         return await self.render(tally), tally
 
     @staticmethod

@@ -5,32 +5,27 @@ message of a receiver's queue is retried before anything behind it, so order is 
 a storm (app/storm.py) one send carries a digest of the oldest messages instead of the oldest
 one; it succeeds or fails for all of them together. A message is queued as its notification;
 the card is rendered here, when it is the next to go (a digest needs no card of the messages it
-stands for), by `render`, which runs off the event loop (a user's card may be slow).
+stands for), off the event loop (a user's card may be slow).
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
+from app.config.model import Receiver
 from app.delivery.ratelimit import RateLimiter
 from app.delivery.storm import StormControl
-from app.models import Message, Notification
+from app.models import Message, Notification, Rendered
 from app.ops.metrics import Metrics
 from app.outbox.contract import Outbox, OutboxItem
 from app.platforms.sending import Sender, SendError
-
-if TYPE_CHECKING:
-    from app.models import Rendered
-
-# Renders one queued notification into the receiver's card: its parts, at least one.
-RenderCard = Callable[[Notification], Awaitable[Sequence["Rendered"]]]
+from app.rendering.renderer import Renderer
 
 log = logging.getLogger("alertbridge.delivery")
 
@@ -80,23 +75,24 @@ def backoff_seconds(
 class Worker:
     def __init__(
         self,
-        receiver: str,
+        receiver: Receiver,
         sender: Sender,
         outbox: Outbox,
         metrics: Metrics,
+        renderer: Renderer,
         *,
-        render: RenderCard,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         max_age_seconds: float = MAX_AGE_SECONDS,
         storm: StormControl | None = None,
         backoff_first_seconds: float = BACKOFF_FIRST_SECONDS,
     ) -> None:
-        self.receiver = receiver
+        self.config = receiver
+        self.receiver = receiver.name
         self.sender = sender
         self.outbox = outbox
         self.metrics = metrics
-        self.render = render
+        self.renderer = renderer
         self.clock = clock
         self.rng = rng or random.Random()
         self.max_age_seconds = max_age_seconds
@@ -128,7 +124,8 @@ class Worker:
                 # whatever was not acked is still queued and is sent again.
                 log.exception("unexpected error in the worker of %s", self.receiver)
                 await asyncio.sleep(ERROR_PAUSE_SECONDS)
-            self.metrics.queue_depth.labels(self.receiver).set(self.outbox.backlog(self.receiver))
+            depth = await self.outbox.backlog(self.receiver)
+            self.metrics.queue_depth.labels(self.receiver).set(depth)
 
     async def step(self) -> None:
         head = await self.outbox.next_item(self.receiver)
@@ -156,20 +153,23 @@ class Worker:
     async def take(self) -> Batch | None:
         """The oldest message, or a digest of the oldest ones when the backlog is too long."""
         if self.storm is not None:
-            due = self.outbox.backlog(self.receiver, due_only=True)
+            due = await self.outbox.backlog(self.receiver, due_only=True)
             count = self.storm.coalesce_count(due, self.limiter)
             if count > 1:
-                items = self.outbox.oldest(self.receiver, count)
-                head = next(items, None)
-                if head is not None:
-                    message, tally = await self.storm.digest(itertools.chain([head], items))
-                    return Batch(message, tally.ids, head)
-        item = self.outbox.head(self.receiver)
+                message, tally = await self.storm.digest(self.outbox.oldest(self.receiver, count))
+                if tally.head is not None:
+                    return Batch(message, tally.ids, tally.head)
+        item = await self.outbox.head(self.receiver)
         if item is None:
             return None
         if item.message is None:
             return await self.rendered(item)
         return Batch(item.message, [item.id], item)
+
+    async def render(self, notification: Notification) -> list[Rendered]:
+        """The card's parts, rendered on a thread: a slow user card must not hold up the event
+        loop (inbound requests, /status), only this receiver's queue."""
+        return await asyncio.to_thread(self.renderer.render_parts, self.config, notification)
 
     async def rendered(self, item: OutboxItem) -> Batch | None:
         """The first part of the item's card, the others queued behind it; None if the item

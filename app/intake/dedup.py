@@ -17,11 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from app.config.model import Dedup
 from app.models import Alert, Notification
-from app.outbox.contract import Outbox
+from app.outbox.contract import Entry, Outbox, OutboxItem
 
 
 def notification_key(notification: Notification, only: str | None) -> str:
@@ -70,19 +70,11 @@ def merge_events(queued: Alert, repeat: Alert) -> Alert:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Fold:
-    """How to queue one event for one receiver: what to render and where it goes."""
-
-    notification: Notification  # the event, merged with its queued message if there is one
-    key: str
-    replaces: str = ""  # the queued message it updates in place
-    hold_until: float = 0.0  # not sent before then: a card for the event went out recently
-
-    @property
-    def folded(self) -> bool:
-        """A repeat: it updates a queued message or waits for the end of the window."""
-        return bool(self.replaces or self.hold_until)
+def fold_key(notification: Notification) -> str:
+    """The event a one-event kube-eventer notification is about; "" for anything else."""
+    if notification.kind != "event" or len(notification.alerts) != 1:
+        return ""
+    return event_key(notification.alerts[0])
 
 
 class Deduplicator:
@@ -94,22 +86,23 @@ class Deduplicator:
     def window_start(self) -> float:
         return self.clock() - self.config.window
 
-    def is_duplicate(self, key: str) -> bool:
+    async def is_duplicate(self, key: str) -> bool:
         """Alertmanager sent this notification (another HA peer did) within the window."""
-        at = self.outbox.seen_at(key) if key else None
+        at = await self.outbox.seen_at(key) if key else None
         return at is not None and at >= self.window_start()
 
-    def fold(self, receiver: str, notification: Notification) -> Fold | None:
-        """The plan for a one-event kube-eventer notification; None for anything else."""
-        if notification.kind != "event" or len(notification.alerts) != 1:
-            return None
-        event = notification.alerts[0]
-        key = event_key(event)
-        queued = self.outbox.pending_fold(receiver, key)
+    def fold(
+        self, receiver: str, entry: Entry, queued: OutboxItem | None, sent_at: float | None
+    ) -> Entry:
+        """The outbox's FoldPolicy: a repeat updates the receiver's queued message for the
+        event in place; one that follows a send within `events_window` waits for its end."""
+        event = entry.notification.alerts[0]
         if queued is not None and len(queued.notification.alerts) == 1:
             merged = merge_events(queued.notification.alerts[0], event)
-            return Fold(notification.with_alerts([merged]), key, queued.id, queued.hold_until)
-        sent_at = self.outbox.fold_sent_at(receiver, key)
+            notification = entry.notification.with_alerts([merged])
+            return replace(
+                entry, notification=notification, replaces=queued.id, hold_until=queued.hold_until
+            )
         window_end = (sent_at or 0.0) + self.config.events_window
         hold = window_end if sent_at is not None and self.clock() < window_end else 0.0
-        return Fold(notification, key, hold_until=hold)
+        return replace(entry, hold_until=hold)

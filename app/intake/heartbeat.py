@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 from app.config.model import Heartbeat
 from app.models import Alert, Notification, Status
 from app.ops.metrics import Metrics
-from app.outbox.contract import Outbox, OutboxFull
+from app.outbox.contract import Entry, Outbox, OutboxFull
 from app.text import human_duration
 
 log = logging.getLogger("alertbridge.heartbeat")
@@ -43,19 +43,28 @@ class HeartbeatMonitor:
     def __init__(
         self,
         config: Heartbeat,
+        platform: str,  # of config.receiver, for its metrics
         outbox: Outbox,
-        send: Callable[[Notification], Awaitable[None]],  # queues a card for config.receiver
         metrics: Metrics,
         clock: Callable[[], float],
     ) -> None:
         self.config = config
+        self.platform = platform
         self.outbox = outbox
-        self.send = send
         self.metrics = metrics
         self.clock = clock
         self.started_at = clock()
-        saved = outbox.load_state(STATE_NAME)
-        self.state = HeartbeatState(**json.loads(saved)) if saved else HeartbeatState()
+        self.state = HeartbeatState()
+        self.restored = False
+
+    async def restore(self) -> None:
+        """The state a previous run saved in the outbox; read once, before the first use."""
+        if self.restored:
+            return
+        saved = await self.outbox.load_state(STATE_NAME)
+        if saved:
+            self.state = HeartbeatState(**json.loads(saved))
+        self.restored = True
         self.update_metrics()
 
     @property
@@ -74,6 +83,7 @@ class HeartbeatMonitor:
         ]
         if not beats:
             return notification
+        await self.restore()
         if any(a.status == "firing" for a in beats):
             await self.beat()
         rest = [a for a in notification.alerts if a not in beats]
@@ -87,6 +97,7 @@ class HeartbeatMonitor:
         await self.save()
 
     async def check(self) -> None:
+        await self.restore()
         overdue = self.state.missing_since is None and self.clock() > self.deadline()
         if overdue and await self.notify("firing"):
             log.error(
@@ -107,10 +118,11 @@ class HeartbeatMonitor:
 
     async def notify(self, status: Status) -> bool:
         try:
-            await self.send(self.card(status))
+            await self.outbox.enqueue({self.config.receiver: [Entry(None, self.card(status))]})
         except OutboxFull as exc:  # tried again at the next check or beat
             log.error("cannot queue the heartbeat card: %s", exc)
             return False
+        self.metrics.enqueued.labels(self.config.receiver, self.platform).inc()
         return True
 
     def card(self, status: Status) -> Notification:
@@ -146,7 +158,8 @@ class HeartbeatMonitor:
             self.metrics.heartbeat_last_seen.set(self.state.last_seen)
         self.metrics.heartbeat_missing.set(int(self.state.missing_since is not None))
 
-    def report(self) -> dict[str, Any]:
+    async def report(self) -> dict[str, Any]:
+        await self.restore()
         return {
             "alertname": self.config.alertname,
             "receiver": self.config.receiver,
@@ -163,4 +176,5 @@ class HeartbeatMonitor:
         is shared: a request still finishing on the old config records its beat here too."""
         self.started_at = previous.started_at
         self.state = previous.state
+        self.restored = previous.restored
         self.update_metrics()

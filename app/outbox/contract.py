@@ -7,19 +7,17 @@ expand), and leaves the queue only when the platform accepted it (ack) or it is 
 by one worker, which always gets the oldest due message first. The outbox also remembers what
 de-duplication needs: Alertmanager notifications recently queued, and when each kube-eventer
 event last went out per receiver.
-The implementation is app/sqlite_outbox.py; app/outbox_admin.py is the CLI's side of it.
+Implementations: app/outbox/sqlite.py (the embedded default); app/outbox/admin.py is the CLI's
+side of it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import Literal, Protocol
 
-from app.models import Message, Notification
-
-if TYPE_CHECKING:  # the renderer (Jinja) stays out of the outbox CLI's imports
-    from app.models import Rendered
+from app.models import Message, Notification, Rendered
 
 State = Literal["pending", "dead"]
 
@@ -47,6 +45,11 @@ class Entry:
     replaces: str = ""
     hold_until: float = 0.0
 
+    @property
+    def folded(self) -> bool:
+        """A repeat of a queued or recently sent event: it updates a queued message or waits."""
+        return bool(self.replaces or self.hold_until)
+
 
 @dataclass(slots=True)
 class OutboxItem:
@@ -63,9 +66,17 @@ class OutboxItem:
     fold_key: str = ""
 
 
+# The kube-eventer fold, decided inside enqueue's transaction so that no other request or
+# replica can queue or send the same event in between: (the receiver, the new entry, the
+# receiver's pending message with the same fold_key if one is queued, when a message with that
+# key last reached the receiver if still remembered) -> the entry to store, with `replaces`
+# and `hold_until` set.
+FoldPolicy = Callable[[str, Entry, "OutboxItem | None", "float | None"], Entry]
+
+
 class Outbox(Protocol):
-    """Writes are coroutines that have committed when they return (an implementation may commit
-    off the event loop); reads are immediate."""
+    """Every method is a coroutine: an implementation may talk to a database over the network
+    (PostgreSQL) or wrap synchronous calls (SQLite). Writes have committed when they return."""
 
     async def enqueue(
         self,
@@ -73,19 +84,15 @@ class Outbox(Protocol):
         *,
         seen_key: str = "",
         unless_seen_since: float | None = None,
+        fold: FoldPolicy | None = None,
     ) -> list[str] | None:
         """Queue all of `batch` (receiver → entries) or none of it (OutboxFull), durably, and
         remember `seen_key` (an Alertmanager notification's identity) in the same commit; None,
-        queueing nothing, when that key was remembered at or after `unless_seen_since`."""
+        queueing nothing, when that key was remembered at or after `unless_seen_since`. Entries
+        with a fold_key go through `fold` first, in the same transaction."""
 
-    def seen_at(self, key: str) -> float | None:
+    async def seen_at(self, key: str) -> float | None:
         """When a notification with this identity was last queued, if it is still remembered."""
-
-    def pending_fold(self, receiver: str, fold_key: str) -> OutboxItem | None:
-        """The receiver's pending message for this kube-eventer event, if one is queued."""
-
-    def fold_sent_at(self, receiver: str, fold_key: str) -> float | None:
-        """When a message for this event last reached the receiver, if still remembered."""
 
     async def next_item(self, receiver: str) -> OutboxItem:
         """The receiver's oldest due message, waiting while there is none."""
@@ -95,10 +102,10 @@ class Outbox(Protocol):
         the first under its id; that first part, or None if the item changed meanwhile (folded,
         acked, buried), when the caller looks at the queue again."""
 
-    def head(self, receiver: str) -> OutboxItem | None:
+    async def head(self, receiver: str) -> OutboxItem | None:
         """The receiver's oldest due message, if any."""
 
-    def oldest(self, receiver: str, count: int) -> Iterator[OutboxItem]:
+    def oldest(self, receiver: str, count: int) -> AsyncIterator[OutboxItem]:
         """Up to `count` of the receiver's due messages, oldest first, read lazily."""
 
     async def ack(self, ids: Sequence[str]) -> None:
@@ -110,14 +117,14 @@ class Outbox(Protocol):
     async def bury(self, ids: Sequence[str], reason: str) -> None:
         """Give up on them: they become dead letters."""
 
-    def backlog(self, receiver: str, *, due_only: bool = False) -> int:
+    async def backlog(self, receiver: str, *, due_only: bool = False) -> int:
         """Pending messages (only those sendable now with `due_only`)."""
 
-    def dead_count(self, receiver: str) -> int: ...
+    async def dead_count(self, receiver: str) -> int: ...
 
-    def load_state(self, name: str) -> str | None:
+    async def load_state(self, name: str) -> str | None:
         """A small named value kept across restarts (the heartbeat's state)."""
 
     async def save_state(self, name: str, value: str) -> None: ...
 
-    def close(self) -> None: ...
+    async def close(self) -> None: ...

@@ -14,13 +14,14 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
-from app.outbox.contract import Entry, OutboxFull, OutboxItem
+from app.models import Rendered
+from app.outbox.contract import Entry, FoldPolicy, OutboxFull, OutboxItem
 from app.outbox.schema import (
     COLUMNS,
     IN_MEMORY,
@@ -32,9 +33,6 @@ from app.outbox.schema import (
     transact,
 )
 from app.outbox.wal import WalKeeper
-
-if TYPE_CHECKING:
-    from app.models import Rendered
 
 T = TypeVar("T")
 
@@ -77,7 +75,7 @@ class SqliteOutbox:
         if self.wal is not None:
             await self.wal.durable()
 
-    def close(self) -> None:
+    async def close(self) -> None:
         if self.wal is not None:
             self.wal.close()
         self.db.close()
@@ -93,12 +91,9 @@ class SqliteOutbox:
         *,
         seen_key: str = "",
         unless_seen_since: float | None = None,
+        fold: FoldPolicy | None = None,
     ) -> list[str] | None:
         encoded: dict[int, str] = {}  # alerts routed to several receivers are encoded once
-        rows = {
-            receiver: [Row.of(entry, encoded) for entry in entries]
-            for receiver, entries in batch.items()
-        }
         now = self.clock()
 
         def work(db: sqlite3.Connection) -> list[str] | None:
@@ -106,6 +101,10 @@ class SqliteOutbox:
                 row = db.execute("SELECT at FROM seen WHERE key = ?", (seen_key,)).fetchone()
                 if row is not None and row["at"] >= unless_seen_since:
                     return None
+            rows = {
+                receiver: [Row.of(self._folded(db, receiver, e, fold), encoded) for e in entries]
+                for receiver, entries in batch.items()
+            }
             ids = [self._insert(db, receiver, part, now) for receiver, part in rows.items()]
             if seen_key:
                 db.execute("INSERT OR REPLACE INTO seen VALUES (?, ?)", (seen_key, now))
@@ -121,6 +120,25 @@ class SqliteOutbox:
         for receiver in batch if ids is not None else ():
             self._wakeup(receiver).set()
         return ids
+
+    def _folded(
+        self, db: sqlite3.Connection, receiver: str, entry: Entry, fold: FoldPolicy | None
+    ) -> Entry:
+        """The entry to store: through the fold policy when it names a kube-eventer event."""
+        if fold is None or not entry.fold_key:
+            return entry
+        row = db.execute(
+            # "fold_key != ''" lets SQLite use the partial index messages_fold; without it the
+            # query walks every pending message of the receiver.
+            f"SELECT {COLUMNS} FROM messages WHERE receiver = ? AND fold_key = ?"
+            " AND fold_key != '' AND state = 'pending' ORDER BY pos DESC LIMIT 1",
+            (receiver, entry.fold_key),
+        ).fetchone()
+        sent = db.execute(
+            "SELECT sent_at FROM folds WHERE receiver = ? AND key = ?", (receiver, entry.fold_key)
+        ).fetchone()
+        queued = None if row is None else to_item(row)
+        return fold(receiver, entry, queued, None if sent is None else float(sent["sent_at"]))
 
     def _insert(
         self, db: sqlite3.Connection, receiver: str, rows: Sequence[Row], now: float
@@ -162,32 +180,16 @@ class SqliteOutbox:
         db.execute("DELETE FROM seen WHERE at < ?", (now - self.memory_seconds,))
         db.execute("DELETE FROM folds WHERE sent_at < ?", (now - self.memory_seconds,))
 
-    def seen_at(self, key: str) -> float | None:
+    async def seen_at(self, key: str) -> float | None:
         row = self.db.execute("SELECT at FROM seen WHERE key = ?", (key,)).fetchone()
         return None if row is None else float(row["at"])
-
-    def pending_fold(self, receiver: str, fold_key: str) -> OutboxItem | None:
-        row = self.db.execute(
-            # "fold_key != ''" lets SQLite use the partial index messages_fold; without it the
-            # query walks every pending message of the receiver (messages_queue).
-            f"SELECT {COLUMNS} FROM messages WHERE receiver = ? AND fold_key = ?"
-            " AND fold_key != '' AND state = 'pending' ORDER BY pos DESC LIMIT 1",
-            (receiver, fold_key),
-        ).fetchone()
-        return None if row is None else to_item(row)
-
-    def fold_sent_at(self, receiver: str, fold_key: str) -> float | None:
-        row = self.db.execute(
-            "SELECT sent_at FROM folds WHERE receiver = ? AND key = ?", (receiver, fold_key)
-        ).fetchone()
-        return None if row is None else float(row["sent_at"])
 
     # -- the workers -------------------------------------------------------------------------
 
     async def next_item(self, receiver: str) -> OutboxItem:
         while True:
             now = self.clock()
-            item = self.head(receiver)
+            item = await self.head(receiver)
             if item is not None:
                 return item
             wakeup = self._wakeup(receiver)
@@ -241,7 +243,7 @@ class SqliteOutbox:
             return None
         return replace(item, message=parts[0].message, notification=parts[0].notification)
 
-    def head(self, receiver: str) -> OutboxItem | None:
+    async def head(self, receiver: str) -> OutboxItem | None:
         row = self.db.execute(
             f"SELECT {COLUMNS} FROM messages WHERE receiver = ? AND state = 'pending'"
             " AND hold_until <= ? ORDER BY pos LIMIT 1",
@@ -249,7 +251,7 @@ class SqliteOutbox:
         ).fetchone()
         return None if row is None else to_item(row)
 
-    def oldest(self, receiver: str, count: int) -> Iterator[OutboxItem]:
+    async def oldest(self, receiver: str, count: int) -> AsyncIterator[OutboxItem]:
         # Page by page, each query read to its end: no statement stays open while the caller
         # awaits, so the writes of other requests never meet a half-read cursor.
         after, now = 0, self.clock()
@@ -262,7 +264,8 @@ class SqliteOutbox:
             if not rows:
                 return
             after, count = rows[-1]["pos"], count - len(rows)
-            yield from (to_item(row) for row in rows)
+            for row in rows:
+                yield to_item(row)
 
     async def ack(self, ids: Sequence[str]) -> None:
         now = self.clock()
@@ -309,7 +312,7 @@ class SqliteOutbox:
             await self.write(partial(work, marks, part))
             await asyncio.sleep(0)
 
-    def backlog(self, receiver: str, *, due_only: bool = False) -> int:
+    async def backlog(self, receiver: str, *, due_only: bool = False) -> int:
         pending = count(self.db, receiver, "pending")
         if not due_only:
             return pending
@@ -320,10 +323,10 @@ class SqliteOutbox:
         ).fetchone()
         return pending - int(held["n"])
 
-    def dead_count(self, receiver: str) -> int:
+    async def dead_count(self, receiver: str) -> int:
         return count(self.db, receiver, "dead")
 
-    def load_state(self, name: str) -> str | None:
+    async def load_state(self, name: str) -> str | None:
         row = self.db.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()
         return None if row is None else str(row["value"])
 

@@ -53,6 +53,7 @@ class Tally:
 
     keep_groups: int = KEEP_GROUPS
     ids: list[str] = field(default_factory=list)
+    head: OutboxItem | None = None  # the oldest message: its attempts and age stand for all
     alerts: int = 0
     truncated: int = 0  # alerts Alertmanager left out of its notifications (max_alerts)
     by_status: Counter[str] = field(default_factory=Counter)
@@ -70,6 +71,8 @@ class Tally:
     def add(self, item: OutboxItem) -> None:
         notification = item.notification
         order = len(self.ids)
+        if self.head is None:
+            self.head = item
         self.ids.append(item.id)
         self.first_at = item.created_at if order == 0 else min(self.first_at, item.created_at)
         self.last_at = max(self.last_at, item.created_at)

@@ -185,12 +185,12 @@ def health_router() -> APIRouter:
 
     @router.get("/status")
     async def status(request: Request) -> dict[str, Any]:
-        return status_report(bridge_of(request), request.app.state.reloader)
+        return await status_report(bridge_of(request), request.app.state.reloader)
 
     @router.get("/metrics", response_class=PlainTextResponse)
     async def metrics(request: Request) -> Response:
         bridge = bridge_of(request)
-        bridge.refresh_gauges()
+        await bridge.refresh_gauges()
         return Response(generate_latest(bridge.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return router

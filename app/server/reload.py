@@ -188,17 +188,18 @@ class Reloader:
         new.start(self.client)
         if old.heartbeat is not None and new.heartbeat is None:
             self.metrics.heartbeat_missing.set(0)
-        self.forget_removed(old, new)
+        await self.forget_removed(old, new)
         receivers = ", ".join(f"{r.name} ({r.platform})" for r in loaded.config.receivers)
         log.info("config reloaded, digest %s; receivers: %s", loaded.digest, receivers)
 
-    def forget_removed(self, old: Bridge, new: Bridge) -> None:
+    async def forget_removed(self, old: Bridge, new: Bridge) -> None:
         """Receivers gone from the config: their gauges go; their messages stay queued."""
         for receiver in old.config.receivers:
             name = receiver.name
             if new.config.receiver(name) is not None:
                 continue
-            backlog, dead = old.outbox.backlog(name), old.outbox.dead_count(name)
+            backlog = await old.outbox.backlog(name)
+            dead = await old.outbox.dead_count(name)
             if backlog or dead:
                 log.warning(
                     "receiver %s is no longer configured; its %d queued and %d dead message(s) "

@@ -22,7 +22,7 @@ def iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
 
 
-def status_report(bridge: Bridge, reloader: Reloader | None = None) -> dict[str, Any]:
+async def status_report(bridge: Bridge, reloader: Reloader | None = None) -> dict[str, Any]:
     receivers: dict[str, Any] = {}
     for receiver in bridge.config.receivers:
         worker = bridge.workers.get(receiver.name)
@@ -32,8 +32,8 @@ def status_report(bridge: Bridge, reloader: Reloader | None = None) -> dict[str,
             "platform": receiver.platform,
             "webhook": redact_url(receiver.webhook_url),
             "signed": receiver.secret is not None,
-            "backlog": bridge.outbox.backlog(receiver.name),
-            "dead_letters": bridge.outbox.dead_count(receiver.name),
+            "backlog": await bridge.outbox.backlog(receiver.name),
+            "dead_letters": await bridge.outbox.dead_count(receiver.name),
             "sent": health.sent if health else 0,
             "last_success": iso(health.last_success if health else None),
             "last_error": bridge.redactor.scrub(last_error) if last_error else None,
@@ -46,7 +46,7 @@ def status_report(bridge: Bridge, reloader: Reloader | None = None) -> dict[str,
         "receivers": receivers,
     }
     if bridge.heartbeat is not None:
-        heartbeat = bridge.heartbeat.report()
+        heartbeat = await bridge.heartbeat.report()
         for key in ("last_seen", "missing_since", "deadline"):
             heartbeat[key] = iso(heartbeat[key])
         report["heartbeat"] = heartbeat

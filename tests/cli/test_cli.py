@@ -156,7 +156,7 @@ async def test_outbox_lists_retries_and_purges_dead_letters(
     ]
     assert main(["outbox", "purge", *data, "--dead"]) == 0
     assert "1 dead message(s) deleted" in capsys.readouterr().out
-    assert store.dead_count("db") == 0
+    assert await store.dead_count("db") == 0
 
 
 def test_outbox_without_a_database_says_where_it_looked(

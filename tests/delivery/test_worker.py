@@ -26,7 +26,7 @@ from app.rendering.renderer import Renderer
 from tests.fakes.chatbots import FakeBots
 from tests.fakes.faults import FailMode
 from tests.support.bots import SECRETS, TOKENS, add_bot, simple_message, webhook_url
-from tests.support.queues import Clock, alert, entry, notification
+from tests.support.queues import Clock, alert, entry, equals, listed, notification
 
 
 @pytest.mark.parametrize(
@@ -57,13 +57,9 @@ class Harness:
         self.outbox = SqliteOutbox(":memory:", max_backlog=100, clock=clock)
         receiver = Receiver(name="r", platform=platform, webhook_url=url)
         renderer = Renderer(timezone="UTC")
-        options = {
-            "rng": random.Random(1),
-            "backoff_first_seconds": 0.02,
-            "render": lambda about: asyncio.to_thread(renderer.render_parts, receiver, about),
-            **worker,
-        }
-        self.worker = Worker("r", sender, self.outbox, self.metrics, **options)
+        renderer = worker.pop("renderer", renderer)
+        options = {"rng": random.Random(1), "backoff_first_seconds": 0.02, **worker}
+        self.worker = Worker(receiver, sender, self.outbox, self.metrics, renderer, **options)
 
     async def queue(self, platform: str, *texts: str) -> None:
         await self.outbox.enqueue({"r": [entry(simple_message(platform, t)) for t in texts]})
@@ -103,7 +99,7 @@ async def test_delivers_queued_messages_in_order(harness_for: Callable[..., Harn
         f"m{i}" for i in range(5)
     ]
     assert harness.count("alertbridge_messages_sent_total", receiver="r", platform="dingtalk") == 5
-    assert harness.outbox.backlog("r") == 0
+    assert await harness.outbox.backlog("r") == 0
 
 
 async def test_a_queued_notification_is_rendered_when_sent_and_its_parts_go_first(
@@ -115,7 +111,7 @@ async def test_a_queued_notification_is_rendered_when_sent_and_its_parts_go_firs
     await harness.outbox.enqueue(
         {"r": [Entry(None, many), entry(simple_message("wecom", "queued after"))]}
     )
-    await bots.wait_for(lambda: harness.outbox.backlog("r") == 0, timeout=5)
+    await bots.wait_for(lambda: equals(harness.outbox.backlog("r"), 0), timeout=5)
 
     received = texts_of(bots, "wecom")
     assert received[-1] == "queued after"
@@ -139,11 +135,12 @@ async def test_a_card_that_cannot_render_becomes_a_dead_letter_not_a_blocked_que
     bots = bots_with("dingtalk")
     calls: list[Notification] = []
 
-    async def broken(about: Notification) -> list[Rendered]:
-        calls.append(about)
-        raise RuntimeError("a renderer bug")
+    class Broken(Renderer):
+        def render_parts(self, receiver: Receiver, about: Notification) -> list[Rendered]:
+            calls.append(about)
+            raise RuntimeError("a renderer bug")
 
-    harness = harness_for("dingtalk", bots.app, render=broken)
+    harness = harness_for("dingtalk", bots.app, renderer=Broken())
     await harness.outbox.enqueue(
         {"r": [Entry(None, notification()), entry(simple_message("dingtalk", "behind it"))]}
     )
@@ -151,7 +148,7 @@ async def test_a_card_that_cannot_render_becomes_a_dead_letter_not_a_blocked_que
 
     assert bots.messages(TOKENS["dingtalk"])[0]["markdown"]["text"] == "behind it"
     assert len(calls) == 1  # buried at once, not retried
-    assert harness.outbox.dead_count("r") == 1
+    assert await harness.outbox.dead_count("r") == 1
     assert harness.count("alertbridge_messages_dead_total", receiver="r", platform="dingtalk") == 1
 
 
@@ -184,7 +181,7 @@ async def test_bot_down_for_a_while_then_deliveries_resume_in_order(
     harness = harness_for("feishu", bots.app)
     await harness.queue("feishu", *(f"m{i}" for i in range(10)))
     await bots.wait_for(lambda: len(bots.attempts) >= 4, timeout=5)
-    head = next(harness.outbox.oldest("r", 1))
+    head = (await listed(harness.outbox, "r", 1))[0]
     assert head.attempts >= 3
     assert head.last_error.startswith("http_503")
     assert bots.received == []
@@ -206,7 +203,7 @@ async def test_permanent_failure_is_buried_once_and_the_queue_moves_on(
     )
     await bots.wait_for(lambda: len(bots.received) == 1, timeout=5)
     assert bots.messages(TOKENS["feishu"])[0]["content"]["text"] == "after"
-    assert harness.outbox.dead_count("r") == 1
+    assert await harness.outbox.dead_count("r") == 1
     assert len([a for a in bots.attempts if a.code == 9499]) == 1  # not retried
     assert harness.count("alertbridge_messages_dead_total", receiver="r", platform="feishu") == 1
 
@@ -221,12 +218,12 @@ async def test_gives_up_on_a_message_older_than_max_age(
     await harness.queue("wecom", "stale")
     await bots.wait_for(lambda: len(bots.attempts) == 1, timeout=5)
     await asyncio.sleep(0.1)
-    assert (harness.outbox.dead_count("r"), harness.outbox.backlog("r")) == (0, 1)
+    assert (await harness.outbox.dead_count("r"), await harness.outbox.backlog("r")) == (0, 1)
     clock.advance(3601)
-    await bots.wait_for(lambda: harness.outbox.dead_count("r") == 1, timeout=5)
+    await bots.wait_for(lambda: equals(harness.outbox.dead_count("r"), 1), timeout=5)
     dead = harness.outbox.db.execute("SELECT last_error FROM messages WHERE state = 'dead'")
     assert dead.fetchone()["last_error"].startswith("too old: http_503")
-    assert harness.outbox.backlog("r") == 0
+    assert await harness.outbox.backlog("r") == 0
 
 
 async def test_burst_is_held_to_the_bots_rate_limit(harness_for: Callable[..., Harness]) -> None:
@@ -238,7 +235,7 @@ async def test_burst_is_held_to_the_bots_rate_limit(harness_for: Callable[..., H
     await asyncio.sleep(0.3)
     assert len(bots.received) == 20
     assert all(a.code == 0 for a in bots.attempts)
-    assert harness.outbox.backlog("r") == 5
+    assert await harness.outbox.backlog("r") == 5
     assert harness.worker.limiter.delay() > 50
 
 
@@ -259,7 +256,7 @@ async def test_platform_rate_limit_answer_pauses_the_whole_bot(
     await asyncio.sleep(0.2)
     assert len([a for a in bots.attempts if a.code == 130101]) == 1
     assert harness.worker.limiter.delay() > 500  # DingTalk's 10-minute penalty is respected
-    assert harness.outbox.backlog("r") == 1  # still queued, not lost
+    assert await harness.outbox.backlog("r") == 1  # still queued, not lost
     await other.aclose()
 
 
@@ -287,8 +284,8 @@ async def test_stop_while_sending_loses_nothing(
     await asyncio.sleep(0.1)
     assert harness.worker.sending
     await stop_workers([harness.worker], grace)
-    assert (len(bots.received), harness.outbox.backlog("r")) == (delivered, left)
-    assert [i.message["markdown"]["content"] for i in harness.outbox.oldest("r", 5)] == [
+    assert (len(bots.received), await harness.outbox.backlog("r")) == (delivered, left)
+    assert [i.message["markdown"]["content"] for i in await listed(harness.outbox, "r", 5)] == [
         "in flight",
         "next",
     ][delivered:]
@@ -311,7 +308,7 @@ async def test_an_outbox_failure_does_not_kill_the_worker(
     monkeypatch.setattr(harness.outbox, "ack", failing_ack)
     monkeypatch.setattr("app.delivery.worker.ERROR_PAUSE_SECONDS", 0.01)
     await harness.queue("wecom", "once")
-    await bots.wait_for(lambda: harness.outbox.backlog("r") == 0, timeout=5)
+    await bots.wait_for(lambda: equals(harness.outbox.backlog("r"), 0), timeout=5)
     assert [m["markdown"]["content"] for m in bots.messages(TOKENS["wecom"])] == ["once", "once"]
 
 

@@ -11,9 +11,10 @@ state is plain data guarded by one threading.Lock that is never held across an a
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
 from starlette.applications import Starlette
@@ -117,11 +118,15 @@ class FakeBots:
             return [r.body for r in self.received if r.token == token]
 
     # The brief fixes this signature; a timeout argument reads better than asyncio.timeout here.
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float) -> None:  # noqa: ASYNC109
-        """Poll `predicate` until true; raise TimeoutError after `timeout` real seconds (the
-        injected clock is for the platforms' windows and may stand still)."""
+    async def wait_for(
+        self,
+        predicate: Callable[[], bool | Awaitable[bool]],
+        timeout: float,  # noqa: ASYNC109
+    ) -> None:
+        """Poll `predicate` (sync or async) until true; raise TimeoutError after `timeout` real
+        seconds (the injected clock is for the platforms' windows and may stand still)."""
         deadline = time.monotonic() + timeout
-        while not predicate():
+        while not await _truth(predicate()):
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"condition not met within {timeout} s")
             await asyncio.sleep(WAIT_POLL_SECONDS)
@@ -206,3 +211,7 @@ def _keywords(keywords: Sequence[str]) -> tuple[str, ...]:
     if isinstance(keywords, str):
         raise TypeError("keywords must be a sequence of strings, not a string")
     return tuple(keywords)
+
+
+async def _truth(value: bool | Awaitable[bool]) -> bool:
+    return await value if inspect.isawaitable(value) else value

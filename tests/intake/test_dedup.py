@@ -76,7 +76,7 @@ async def test_ha_duplicate_within_the_window_is_queued_once_then_again_after_it
     clock.advance(299)
     second = await bridge.accept(parse_alertmanager(FIRING), "alertmanager")
     assert (second.messages, second.duplicate) == (0, True)
-    assert bridge.outbox.backlog("ops") == 1
+    assert await bridge.outbox.backlog("ops") == 1
     clock.advance(2)
     assert (await bridge.accept(parse_alertmanager(FIRING), "alertmanager")).messages == 1
     count = bridge.metrics.registry.get_sample_value(
@@ -89,7 +89,7 @@ async def test_duplicate_memory_survives_a_restart(tmp_path: Path) -> None:
     config = make_config()
     first = Bridge(config, config_source="t", outbox=open_outbox(config, tmp_path / "o.db"))
     await first.accept(parse_alertmanager(FIRING), "alertmanager")
-    first.outbox.close()
+    await first.outbox.close()
     second = Bridge(config, config_source="t", outbox=open_outbox(config, tmp_path / "o.db"))
     assert (await second.accept(parse_alertmanager(FIRING), "alertmanager")).duplicate
 
@@ -99,7 +99,7 @@ async def test_a_refused_notification_is_not_remembered_so_its_retry_is_delivere
     bridge = Bridge(config, config_source="t", outbox=SqliteOutbox(":memory:", max_backlog=0))
     with pytest.raises(OutboxFull):
         await bridge.accept(parse_alertmanager(FIRING), "alertmanager")
-    assert bridge.outbox.seen_at(notification_key(parse_alertmanager(FIRING), None)) is None
+    assert await bridge.outbox.seen_at(notification_key(parse_alertmanager(FIRING), None)) is None
 
 
 # -- kube-eventer repeats -------------------------------------------------------------------

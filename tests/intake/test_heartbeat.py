@@ -132,17 +132,17 @@ async def test_a_restart_keeps_an_open_alarm_and_raises_no_false_one(tmp_path: P
     await first.accept(parse_alertmanager(watchdog()), "alertmanager")
     clock.advance(TIMEOUT_SECONDS + 1)
     await first.heartbeat.check()
-    assert first.outbox.backlog("ops") == 1  # the "broken" card
-    first.outbox.close()
+    assert await first.outbox.backlog("ops") == 1  # the "broken" card
+    await first.outbox.close()
 
     clock.advance(3600)  # alertbridge was down for an hour
     second = Bridge(
         config, config_source="t", clock=clock, outbox=open_outbox(config, tmp_path / "o.db")
     )
     assert second.heartbeat is not None
-    assert second.heartbeat.report()["missing"] is True
+    assert (await second.heartbeat.report())["missing"] is True
     await second.accept(parse_alertmanager(watchdog()), "alertmanager")
-    assert second.outbox.backlog("ops") == 2  # the recovery card follows
+    assert await second.outbox.backlog("ops") == 2  # the recovery card follows
     clock.advance(TIMEOUT_SECONDS - 1)
     await second.heartbeat.check()
-    assert second.outbox.backlog("ops") == 2
+    assert await second.outbox.backlog("ops") == 2

@@ -13,14 +13,14 @@ import pytest
 
 from app.models import Rendered, notification_to_json
 from app.outbox.admin import OutboxAdmin
-from app.outbox.contract import Entry, OutboxFull
+from app.outbox.contract import Entry, OutboxFull, OutboxItem
 from app.outbox.schema import SCHEMA_VERSION, OutboxVersionError
 from app.outbox.sqlite import POLL_SECONDS, SqliteOutbox
-from tests.support.queues import Clock, alert, entry, notification
+from tests.support.queues import Clock, alert, entry, listed, notification
 
 
-def texts(outbox: SqliteOutbox, receiver: str) -> list[str]:
-    return [item.message["text"] for item in outbox.oldest(receiver, 100)]
+async def texts(outbox: SqliteOutbox, receiver: str) -> list[str]:
+    return [item.message["text"] for item in await listed(outbox, receiver, 100)]
 
 
 async def test_enqueue_is_all_or_nothing_at_the_backlog_cap() -> None:
@@ -28,7 +28,7 @@ async def test_enqueue_is_all_or_nothing_at_the_backlog_cap() -> None:
     await outbox.enqueue({"a": [entry({"text": "1"}), entry({"text": "2"})]})
     with pytest.raises(OutboxFull):
         await outbox.enqueue({"b": [entry({})], "a": [entry({"text": "4"}), entry({})]})
-    assert (outbox.backlog("a"), outbox.backlog("b")) == (2, 0)
+    assert (await outbox.backlog("a"), await outbox.backlog("b")) == (2, 0)
 
 
 async def test_a_full_disk_is_outbox_full(tmp_path: Path) -> None:
@@ -37,8 +37,8 @@ async def test_a_full_disk_is_outbox_full(tmp_path: Path) -> None:
     outbox.db.execute(f"PRAGMA max_page_count = {pages}")  # the disk is now "full"
     with pytest.raises(OutboxFull, match="full"):
         await outbox.enqueue({"a": [entry({"text": "x" * 100_000})]})
-    assert outbox.backlog("a") == 0
-    outbox.close()
+    assert await outbox.backlog("a") == 0
+    await outbox.close()
 
 
 async def test_everything_unacknowledged_survives_reopening_the_file(tmp_path: Path) -> None:
@@ -48,12 +48,12 @@ async def test_everything_unacknowledged_survives_reopening_the_file(tmp_path: P
     ids = await first.enqueue({"a": [entry({"text": f"m{i}"}, about) for i in range(4)]})
     assert ids is not None
     await first.ack(ids[:1])
-    await first.postpone(next(first.oldest("a", 1)), until=123.0, error="http_503: down")
+    await first.postpone((await listed(first, "a", 1))[0], until=123.0, error="http_503: down")
     await first.bury(ids[3:], "permanent failure: 310000: keywords not in content")
     # No close(): as a crash leaves it. (The file is what kill -9 leaves: tests/e2e.)
 
     second = SqliteOutbox(path)
-    pending = list(second.oldest("a", 10))
+    pending = await listed(second, "a", 10)
     assert [i.id for i in pending] == ids[1:3]  # the same ids: a resend is recognisable
     assert (pending[0].attempts, pending[0].not_before) == (1, 123.0)
     assert pending[0].notification == about
@@ -66,10 +66,10 @@ async def test_held_message_waits_without_holding_up_the_queue() -> None:
     await outbox.enqueue(
         {"a": [entry({"text": "held"}, hold_until=clock.now + 60), entry({"text": "next"})]}
     )
-    assert texts(outbox, "a") == ["next"]
-    assert (outbox.backlog("a"), outbox.backlog("a", due_only=True)) == (2, 1)
+    assert await texts(outbox, "a") == ["next"]
+    assert (await outbox.backlog("a"), await outbox.backlog("a", due_only=True)) == (2, 1)
     clock.advance(60)
-    assert texts(outbox, "a") == ["held", "next"]
+    assert await texts(outbox, "a") == ["held", "next"]
 
 
 async def test_update_in_place_keeps_the_place_under_a_new_id() -> None:
@@ -78,11 +78,19 @@ async def test_update_in_place_keeps_the_place_under_a_new_id() -> None:
     assert ids is not None
     second = await outbox.enqueue({"a": [entry({"text": "v2"}, fold_key="k", replaces=ids[0])]})
     assert second is not None
-    assert texts(outbox, "a") == ["v2", "b"]
+    assert await texts(outbox, "a") == ["v2", "b"]
     await outbox.ack(ids[:1])  # a send of v1 that was in flight: v2 must still go out
-    assert texts(outbox, "a") == ["v2", "b"]
+    assert await texts(outbox, "a") == ["v2", "b"]
     await outbox.ack(second)
-    assert outbox.fold_sent_at("a", "k") is not None
+    seen: list[float | None] = []
+
+    def fold(receiver: str, new: Entry, queued: OutboxItem | None, sent: float | None) -> Entry:
+        seen.append(sent)
+        return new
+
+    await outbox.enqueue({"a": [entry({"text": "v3"}, fold_key="k")]}, fold=fold)
+    assert len(seen) == 1
+    assert seen[0] is not None  # the ack remembered when the event went out
 
 
 async def test_a_key_seen_since_the_given_time_queues_nothing() -> None:
@@ -92,7 +100,7 @@ async def test_a_key_seen_since_the_given_time_queues_nothing() -> None:
     clock.advance(10)
     assert await outbox.enqueue({"a": [entry({})]}, seen_key="k", unless_seen_since=0) is None
     assert await outbox.enqueue({"a": [entry({})]}, seen_key="k", unless_seen_since=clock.now)
-    assert outbox.backlog("a") == 2
+    assert await outbox.backlog("a") == 2
 
 
 async def test_dead_letters_can_be_listed_retried_and_purged(tmp_path: Path) -> None:
@@ -103,29 +111,29 @@ async def test_dead_letters_can_be_listed_retried_and_purged(tmp_path: Path) -> 
     )
     assert ids is not None
     await outbox.bury([ids[0], ids[2]], "permanent failure")
-    assert (outbox.dead_count("a"), outbox.dead_count("b")) == (1, 1)
+    assert (await outbox.dead_count("a"), await outbox.dead_count("b")) == (1, 1)
     assert admin.retry_dead("a", now=time.time() + 100) == 1
-    requeued = list(outbox.oldest("a", 10))
+    requeued = await listed(outbox, "a", 10)
     assert [i.id for i in requeued] == [ids[1], ids[0]]  # back at the end, the same id
     assert requeued[1].created_at > requeued[0].created_at + 99  # a fresh max_age
     assert admin.purge("dead") == 1
     assert admin.purge("pending", "a", ids=[ids[1]]) == 1
     assert [i.id for i in admin.items("pending")] == [ids[0]]
-    outbox.close()
+    await outbox.close()
 
 
 async def test_worker_wakes_for_a_message_queued_by_another_process(tmp_path: Path) -> None:
     path = tmp_path / "outbox.db"
     service, cli = SqliteOutbox(path), OutboxAdmin(path)
     await service.enqueue({"a": [entry({"text": "died"})]})
-    [dead] = [i.id for i in service.oldest("a", 1)]
+    [dead] = [i.id for i in await listed(service, "a", 1)]
     await service.bury([dead], "permanent failure")
     waiting = asyncio.create_task(service.next_item("a"))
     await asyncio.sleep(0.05)
     cli.retry_dead(now=time.time())
     item = await asyncio.wait_for(waiting, POLL_SECONDS * 3)
     assert item.id == dead
-    service.close()
+    await service.close()
 
 
 async def test_a_cli_holding_the_lock_too_long_is_outbox_full_not_a_crash(tmp_path: Path) -> None:
@@ -140,7 +148,7 @@ async def test_a_cli_holding_the_lock_too_long_is_outbox_full_not_a_crash(tmp_pa
     finally:
         other.execute("ROLLBACK")
     assert await outbox.enqueue({"a": [entry({})]}) is not None
-    outbox.close()
+    await outbox.close()
 
 
 @pytest.mark.parametrize("fsync", [True, False], ids=["fsync-before-answer", "commit-only"])
@@ -159,7 +167,7 @@ async def test_an_fsync_failure_is_outbox_full_unless_answers_do_not_wait_for_it
             await outbox.enqueue({"a": [entry({})]})
     else:
         assert await outbox.enqueue({"a": [entry({})]}) is not None
-    outbox.close()
+    await outbox.close()
 
 
 async def test_one_fsync_covers_many_concurrent_answers(
@@ -177,9 +185,9 @@ async def test_one_fsync_covers_many_concurrent_answers(
 
     monkeypatch.setattr(outbox.wal, "fsync", slow_fsync)
     await asyncio.gather(*(outbox.enqueue({"a": [entry({})]}) for _ in range(40)))
-    assert outbox.backlog("a") == 40
+    assert await outbox.backlog("a") == 40
     assert len(calls) < 10  # grouped: 40 answers, a handful of fsyncs
-    outbox.close()
+    await outbox.close()
 
 
 async def test_parts_of_a_card_take_its_place_in_the_queue_under_ids_naming_it() -> None:
@@ -187,7 +195,7 @@ async def test_parts_of_a_card_take_its_place_in_the_queue_under_ids_naming_it()
     first = notification(alert("A"), alert("B"), alert("C"))
     ids = await outbox.enqueue({"a": [Entry(None, first), entry({"text": "after"})]})
     assert ids is not None
-    head = outbox.head("a")
+    head = await outbox.head("a")
     assert head is not None
     assert head.message is None  # queued unrendered
     parts = [
@@ -200,7 +208,7 @@ async def test_parts_of_a_card_take_its_place_in_the_queue_under_ids_naming_it()
 
     assert expanded is not None
     assert (expanded.id, expanded.message) == (ids[0], {"text": "part 1"})
-    queued = list(outbox.oldest("a", 10))
+    queued = await listed(outbox, "a", 10)
     assert [i.message for i in queued] == [{"text": f"part {n}"} for n in (1, 2, 3)] + [
         {"text": "after"}
     ]
@@ -212,10 +220,10 @@ async def test_parts_of_a_card_take_its_place_in_the_queue_under_ids_naming_it()
         ["C"],
     ]
     assert {i.created_at for i in queued} == {head.created_at}
-    assert outbox.backlog("a") == 4
+    assert await outbox.backlog("a") == 4
     # Re-queued later (the CLI's retry), a message goes behind every part.
     await outbox.enqueue({"a": [entry({"text": "last"})]})
-    assert texts(outbox, "a")[-2:] == ["after", "last"]
+    assert (await texts(outbox, "a"))[-2:] == ["after", "last"]
 
 
 @pytest.mark.parametrize("change", ["acked", "buried", "folded"])
@@ -225,7 +233,7 @@ async def test_a_card_rendered_for_a_message_that_changed_meanwhile_is_dropped(
     outbox = SqliteOutbox(":memory:")
     ids = await outbox.enqueue({"a": [Entry(None, notification(), fold_key="event-1")]})
     assert ids is not None
-    head = outbox.head("a")
+    head = await outbox.head("a")
     assert head is not None
     if change == "acked":
         await outbox.ack(ids)
@@ -235,7 +243,7 @@ async def test_a_card_rendered_for_a_message_that_changed_meanwhile_is_dropped(
         await outbox.enqueue({"a": [Entry(None, notification(), "event-1", replaces=ids[0])]})
 
     assert await outbox.expand(head, [Rendered({"text": "stale"}, notification())]) is None
-    assert all(item.message is None for item in outbox.oldest("a", 10))
+    assert all(item.message is None for item in await listed(outbox, "a", 10))
 
 
 async def test_a_file_of_the_previous_schema_keeps_its_queue_order(tmp_path: Path) -> None:
@@ -267,9 +275,9 @@ async def test_a_file_of_the_previous_schema_keeps_its_queue_order(tmp_path: Pat
     outbox = SqliteOutbox(path)
     await outbox.enqueue({"a": [entry({"text": "new"})]})
 
-    assert texts(outbox, "a") == ["old 1", "old 2", "new"]
+    assert await texts(outbox, "a") == ["old 1", "old 2", "new"]
     assert outbox.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    outbox.close()
+    await outbox.close()
 
 
 def test_a_file_of_a_newer_schema_is_refused_not_rewritten(tmp_path: Path) -> None:

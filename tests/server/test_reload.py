@@ -271,7 +271,7 @@ async def test_a_removed_receiver_keeps_its_queue_and_loses_its_gauges(
     metrics = await service.metrics()
     assert 'alertbridge_queue_depth{receiver="old"}' not in metrics
     assert 'alertbridge_dead_letters{receiver="old"}' not in metrics
-    assert service.bridge().outbox.backlog("old") == 1
+    assert await service.bridge().outbox.backlog("old") == 1
 
 
 async def test_sighup_reloads_even_unchanged_files(service: Service) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any
 
 from app.models import Alert, Notification, Status
-from app.outbox.contract import Entry
+from app.outbox.contract import Entry, Outbox, OutboxItem
 
 START = 1_700_000_000.0
 
@@ -49,3 +50,13 @@ def notification(*alerts: Alert, group_key: str = "{}:{}") -> Notification:
 
 def entry(message: dict[str, Any], about: Notification | None = None, **options: Any) -> Entry:
     return Entry(message, about or notification(), **options)
+
+
+async def equals(value: Awaitable[int], expected: int) -> bool:
+    """For wait_for predicates over the outbox's (async) counts."""
+    return await value == expected
+
+
+async def listed(outbox: Outbox, receiver: str, count: int = 100) -> list[OutboxItem]:
+    """The receiver's due messages, oldest first, as a list."""
+    return [item async for item in outbox.oldest(receiver, count)]
