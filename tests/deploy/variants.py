@@ -55,6 +55,7 @@ MANAGED_POSTGRES = Variant(
 VARIANTS = {
     "example+ha-postgres": Variant(components=("ha-postgres",)),
     "example+ha-postgres-managed": MANAGED_POSTGRES,
+    "example+grafana-contact-point": Variant(components=("grafana-contact-point",)),
 }
 
 
