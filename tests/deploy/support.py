@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.deploy.variants import stage_variants, variant_targets
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = REPO_ROOT / "deploy"
 UPSTREAM_KUSTOMIZATION = DEPLOY / "upstream" / "kustomization.yaml"
@@ -114,6 +116,7 @@ def stage_deploy(target: Path, kube_prometheus_dir: Path) -> Path:
             "components": [f"../../components/{component}"],
         }
         (probe / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    stage_variants(staged)
     return staged
 
 
@@ -127,11 +130,12 @@ def overlay_names() -> list[str]:
 
 def render_targets() -> dict[str, str]:
     """Render name → kustomization directory inside the staged tree: every overlay, every
-    component on top of base, base itself and step 1 (setup)."""
+    component on top of base, base itself, step 1 (setup), and the example overlay with
+    opt-in components switched on (tests/deploy/variants.py)."""
     targets = {"setup": "setup", "base": "base"}
     targets |= {f"overlays/{name}": f"overlays/{name}" for name in overlay_names()}
     targets |= {f"components/{name}": f"_components/{name}" for name in component_names()}
-    return targets
+    return targets | variant_targets()
 
 
 def render_all(kubectl: str, staged: Path) -> dict[str, list[dict[str, Any]]]:
