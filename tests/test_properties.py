@@ -42,9 +42,9 @@ from app.text import clean_text
 from tests.fakes.chatbots import FakeBots
 from tests.sources.test_kube_eventer import MESSAGES, default_body
 from tests.support.bots import SECRETS, TOKENS, add_bot, webhook_url
+from tests.support.cards import PLATFORMS
 from tests.support.profiles import examples
 
-PLATFORMS = ("feishu", "dingtalk", "wecom", "console")
 PARSERS: dict[str, Callable[..., Notification]] = {
     "alertmanager": parse_alertmanager,
     "kube-eventer": parse_kube_eventer,

@@ -42,6 +42,7 @@ from tests.fakes.chatbots import FakeBots
 from tests.fakes.faults import FailMode
 from tests.fakes.server import serve_in_thread
 from tests.support.bots import simple_message, webhook_url
+from tests.support.cards import CHAT_PLATFORMS
 
 # -- the secrets -----------------------------------------------------------------------------
 
@@ -468,7 +469,7 @@ def loopback_bots() -> Iterator[tuple[FakeBots, str]]:
     ("platform", "failure"),
     [
         (platform, failure)
-        for platform in ("feishu", "dingtalk", "wecom")
+        for platform in CHAT_PLATFORMS
         for failure in SENDER_FAILURES
         # A WeCom robot has no signing secret: its key is its only credential.
         if (platform, failure) != ("wecom", "wrong-secret")

@@ -12,13 +12,14 @@ from typing import Any
 
 from app.config.model import Receiver
 from app.models import Notification
+from app.platforms import PLATFORMS as REGISTRY
 from app.rendering.renderer import Renderer
 from app.sources.alertmanager import parse_alertmanager
 from app.sources.kube_eventer import parse_kube_eventer
 from tests.bench.payloads import Payload, all_payloads
 from tests.bench.report import render_table
 
-PLATFORMS = ("feishu", "dingtalk", "wecom")
+PLATFORMS = tuple(name for name, p in REGISTRY.items() if p.needs_webhook_url)
 MAX_CALLS = 100_000
 
 

@@ -27,6 +27,7 @@ from app.server.app import create_app
 from tests.e2e.support import card_text
 from tests.fakes.chatbots import FakeBots
 from tests.support.bots import SECRETS, TOKENS, add_bot, webhook_url
+from tests.support.cards import PLATFORMS
 from tests.support.queues import Clock, alert, notification
 
 SEVERITIES = ("critical", "warning", "info")
@@ -96,7 +97,7 @@ def digest_text(message: dict[str, Any]) -> str:
     return re.sub(r"\\(.)", r"\1", card_text(message))
 
 
-@pytest.mark.parametrize("platform", ["feishu", "dingtalk", "wecom", "console"])
+@pytest.mark.parametrize("platform", PLATFORMS)
 async def test_digest_fits_the_platform_and_names_every_alertname(platform: str) -> None:
     receiver = Receiver(name="r", platform=platform, webhook_url="https://bot.example/hook")
     tally = Tally()

@@ -20,8 +20,9 @@ from tests.fakes.chatbots import FakeBots
 from tests.fakes.faults import FailMode
 from tests.fakes.server import serve_in_thread
 from tests.support.bots import SECRETS, TOKENS, add_bot, simple_message, webhook_url
+from tests.support.cards import CHAT_PLATFORMS
 
-PLATFORMS = [p for p in REGISTRY if p != "console"]
+PLATFORMS = list(CHAT_PLATFORMS)
 
 
 def make_sender(

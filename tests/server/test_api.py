@@ -18,6 +18,7 @@ from app.config.load import parse_config
 from app.server.app import create_app
 from tests.fakes.chatbots import FakeBots
 from tests.support.bots import SECRETS, TOKENS, add_bot, webhook_url
+from tests.support.cards import CHAT_PLATFORMS
 from tests.support.paths import FIXTURES
 
 FIRING = (FIXTURES / "alertmanager" / "firing.json").read_bytes()
@@ -36,7 +37,7 @@ def base_config(**server: Any) -> dict[str, Any]:
             "webhook_url": webhook_url(p, TOKENS[p]),
             "secret": SECRETS.get(p),
         }
-        for p in ("feishu", "dingtalk", "wecom")
+        for p in CHAT_PLATFORMS
     ]
     return {
         "server": {"timezone": "UTC", **server},
@@ -57,7 +58,7 @@ async def service() -> AsyncIterator[MakeService]:
 
     async def make(limits: dict[str, int] | None = None, **server: Any) -> Service:
         bots = FakeBots()
-        for platform in ("feishu", "dingtalk", "wecom"):
+        for platform in CHAT_PLATFORMS:
             add_bot(bots, platform, TOKENS[platform])
         config = parse_config({**base_config(**server), "limits": limits or {}}, environ={})
         app = create_app(config, transport=httpx.ASGITransport(app=bots.app))
@@ -243,7 +244,7 @@ async def test_schema_documents_the_alertmanager_body_the_route_reads(service: M
 
 async def test_full_backlog_answers_503_so_alertmanager_retries(service: MakeService) -> None:
     client, bots = await service(max_backlog=1)
-    for platform in ("feishu", "dingtalk", "wecom"):
+    for platform in CHAT_PLATFORMS:
         bots.fail(TOKENS[platform], "hang")
     first = await client.post("/alertmanager", content=FIRING)
     assert first.status_code == 200
@@ -251,7 +252,7 @@ async def test_full_backlog_answers_503_so_alertmanager_retries(service: MakeSer
     assert (again.status_code, again.json()["duplicate"]) == (200, True)
     second = await client.post("/alertmanager", content=RESOLVED)
     assert second.status_code == 503
-    for platform in ("feishu", "dingtalk", "wecom"):
+    for platform in CHAT_PLATFORMS:
         bots.heal(TOKENS[platform])
 
 

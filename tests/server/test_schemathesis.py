@@ -30,9 +30,9 @@ from app.config.load import parse_config
 from app.server.app import create_app
 from tests.fakes.chatbots import FakeBots
 from tests.support.bots import SECRETS, TOKENS, add_bot, webhook_url
+from tests.support.cards import CHAT_PLATFORMS
 from tests.support.profiles import examples
 
-CHAT_PLATFORMS = ("feishu", "dingtalk", "wecom")
 RECEIVERS = [f"{platform}-ops" for platform in CHAT_PLATFORMS]
 CHECKS = [
     not_a_server_error,

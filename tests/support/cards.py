@@ -12,8 +12,9 @@ from app.rendering.renderer import Renderer
 from app.rendering.sandbox import message_strings
 
 NOW = datetime(2024, 5, 1, 2, 12, tzinfo=UTC)
-PLATFORMS = ("feishu", "dingtalk", "wecom", "console")
-CHAT_PLATFORMS = ("feishu", "dingtalk", "wecom")
+# Every platform of the registry; the chat ones are those that post to a webhook.
+PLATFORMS = tuple(REGISTRY)
+CHAT_PLATFORMS = tuple(name for name, p in REGISTRY.items() if p.needs_webhook_url)
 WEBHOOK_URL = "https://hooks.example/bot/send?access_token=tok-5ecret-7a1b"
 SECRET = "SEC-very-secret-signing-key"
 
