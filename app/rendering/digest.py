@@ -32,7 +32,7 @@ from app.rendering.mentions import static_mentions
 from app.rendering.renderer import Renderer
 from app.rendering.sandbox import render_message
 from app.rendering.tally import Tally, severity_rank
-from app.text import ELLIPSIS, Trusted, clean_text, clip, human_duration
+from app.text import ELLIPSIS, Trusted, clean_text, human_duration
 
 log = logging.getLogger("alertbridge.digest")
 
@@ -103,7 +103,7 @@ class DigestRenderer:
                 return await self.fitted(env, tally, groups) or self.plain(tally)
             # A card template is user code: whatever it raises means "use the next fallback".
             except Exception as exc:
-                self.failed(exc)
+                self.renderer.template_failed(self.receiver, self.template, exc, "the next one")
         return self.plain(tally)
 
     async def fitted(
@@ -186,14 +186,6 @@ class DigestRenderer:
 
     def moment(self, timestamp: float) -> str:
         return local_time(datetime.fromtimestamp(timestamp, UTC), self.renderer.zone)
-
-    def failed(self, exc: Exception) -> None:
-        reason = clip(f"{type(exc).__name__}: {exc}", ERROR_TEXT_CHARS)
-        log.error(
-            "card template %s failed for receiver %s: %s", self.template, self.receiver.name, reason
-        )
-        if self.renderer.on_template_error is not None:
-            self.renderer.on_template_error(self.platform, self.template)
 
     def plain(self, tally: Tally) -> Message:
         """Title, totals and one line per name, as many as fit; the rest counted."""

@@ -104,6 +104,22 @@ class Renderer:
             self._environments[platform] = envs
         return self._environments[platform]
 
+    def template_failed(
+        self, receiver: Receiver, template: str, exc: Exception, instead: str
+    ) -> None:
+        """A card template raised (user code): logged, counted, and the caller falls back."""
+        reason = clip(f"{type(exc).__name__}: {exc}", ERROR_TEXT_CHARS)
+        # Only the receiver's name: its webhook URL and secret never reach a log line.
+        log.error(
+            "card template %s failed for receiver %s: %s; sending %s instead",
+            template,
+            receiver.name,
+            reason,
+            instead,
+        )
+        if self.on_template_error is not None:
+            self.on_template_error(receiver.platform, template)
+
     def render(self, receiver: Receiver, notification: Notification) -> list[Message]:
         """One or more messages, each within the platform's size limit; never none."""
         return [part.message for part in self.render_parts(receiver, notification)]
@@ -214,17 +230,7 @@ class _Job:
         self.envs.pop(0)
         self.cards.clear()  # rendered by the template that just failed
         instead = "the built-in card" if self.envs else "a plain text message"
-        reason = clip(f"{type(exc).__name__}: {exc}", ERROR_TEXT_CHARS)
-        # Only the receiver's name: its webhook URL and secret never reach a log line.
-        log.error(
-            "card template %s failed for receiver %s: %s; sending %s instead",
-            self.template,
-            self.receiver.name,
-            reason,
-            instead,
-        )
-        if self.renderer.on_template_error is not None:
-            self.renderer.on_template_error(self.platform, self.template)
+        self.renderer.template_failed(self.receiver, self.template, exc, instead)
 
     def plan(self, whole: Card) -> list[Chunk]:
         """Greedy parts: each takes the longest prefix of the rest that fits."""
