@@ -7,7 +7,6 @@ alert, whatever is shown.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,13 +33,10 @@ from app.rendering.sandbox import render_message
 from app.rendering.tally import Tally, severity_rank
 from app.text import ELLIPSIS, Trusted, clean_text, human_duration
 
-log = logging.getLogger("alertbridge.digest")
-
 # A group shown in full shows at most this many of its alerts; the rest of it is counted.
 GROUP_ALERTS = 10
 # Label and annotation values in a digest are clipped to this: it summarises, cards detail.
 VALUE_CHARS = 300
-ERROR_TEXT_CHARS = 300
 
 Names = list[tuple[str, int, int]]  # (name, firing, resolved)
 
