@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what it needs, then lint, types, tests.
-# Prometheus and Alertmanager come from Debian's packages; as root on Debian they are installed
-# here, elsewhere the end-to-end tests skip with a reason (under CI=true a missing binary fails).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v prometheus >/dev/null || ! command -v prometheus-alertmanager >/dev/null; then
+# Real parts for the tests, from Debian's packages: Prometheus and Alertmanager (e2e), PostgreSQL
+# (the throwaway servers of tests/support/postgres.py), Chromium and its driver (browser tests).
+# As root on Debian they are installed here; elsewhere those tests skip with a reason (under
+# CI=true a missing one fails).
+packages=()
+command -v prometheus >/dev/null || packages+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || packages+=(prometheus-alertmanager)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql)
+command -v chromium >/dev/null || packages+=(chromium)
+command -v chromedriver >/dev/null || packages+=(chromium-driver)
+if [ "${#packages[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      prometheus prometheus-alertmanager >/dev/null
+      "${packages[@]}" >/dev/null
   else
-    echo "note: prometheus / prometheus-alertmanager not installed: end-to-end tests will skip"
+    echo "note: ${packages[*]} not installed: the tests that need them will skip"
   fi
 fi
 
