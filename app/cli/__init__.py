@@ -1,1 +1,1 @@
-"""cli"""
+"""The `alertbridge` command: serve, check-config, render, route-test, send-test, outbox."""

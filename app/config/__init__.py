@@ -1,1 +1,1 @@
-"""config"""
+"""The config: pydantic model, loading with ${ENV} expansion, matchers, file versions."""

@@ -1,1 +1,1 @@
-"""delivery"""
+"""One worker per receiver: rate limit, render at send time, send, retry, storm digests."""

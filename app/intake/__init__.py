@@ -1,1 +1,1 @@
-"""intake"""
+"""The inbound path after parsing: heartbeat, de-duplication, routing, folding, enqueueing."""

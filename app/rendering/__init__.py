@@ -1,1 +1,1 @@
-"""rendering"""
+"""Notifications into platform messages: sandboxed Jinja cards, split to size, digests."""
