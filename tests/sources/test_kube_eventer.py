@@ -15,6 +15,7 @@ from app.config.model import Limits
 from app.models import Alert
 from app.sources import InvalidPayload
 from app.sources.kube_eventer import parse_kube_eventer
+from tests.fakes.kube_eventer import go_quote
 from tests.support.paths import FIXTURES
 from tests.support.paths import ROOT as REPO_ROOT
 
@@ -361,36 +362,6 @@ def test_recovers_any_message_from_the_default_body_exactly(message: str) -> Non
     alert = only_alert(default_body(message=message))
 
     assert alert.annotations.get("message", "") == message
-
-
-_GO_SHORT_ESCAPES = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-    "\\": "\\\\",
-    '"': '\\"',
-}
-
-
-def go_quote(text: str) -> str:
-    """Go's strconv.Quote, which `printf "%q"` uses (str.isprintable is Go's unicode.IsPrint)."""
-    out = []
-    for char in text:
-        if char in _GO_SHORT_ESCAPES:
-            out.append(_GO_SHORT_ESCAPES[char])
-        elif char.isprintable():
-            out.append(char)
-        elif ord(char) < 0x20 or char == "\x7f":
-            out.append(f"\\x{ord(char):02x}")
-        elif ord(char) < 0x10000:
-            out.append(f"\\u{ord(char):04x}")
-        else:
-            out.append(f"\\U{ord(char):08x}")
-    return '"' + "".join(out) + '"'
 
 
 @settings(max_examples=200, deadline=None)

@@ -1,4 +1,5 @@
-"""Renders kube-eventer's body template the way its webhook sink does (Go text/template over a
+"""kube-eventer's webhook bodies as its sink writes them: Go's `%q` quoting (go_quote, the one
+copy in tests/) and its body template rendered the way the sink does (Go text/template over a
 core/v1 Event), for the few action forms custom-body.tmpl uses; any other action fails loudly."""
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def go_quote(text: str) -> str:
             out.append(GO_ESCAPES[char])
         elif char.isprintable():
             out.append(char)
-        elif ord(char) < 0x80:
+        elif ord(char) < 0x20 or char == "\x7f":  # Go: r < ' ' || r == 0x7f
             out.append(f"\\x{ord(char):02x}")
         elif ord(char) < 0x10000:
             out.append(f"\\u{ord(char):04x}")
