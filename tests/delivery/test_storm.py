@@ -22,9 +22,8 @@ from app.platforms.base import RateLimit
 from app.rendering.digest import DigestRenderer
 from app.rendering.renderer import Renderer
 from app.server.app import create_app
-from tests.e2e.support import card_text
 from tests.fakes.chatbots import FakeBots
-from tests.support.bots import SECRETS, TOKENS, add_bot, webhook_url
+from tests.support.bots import SECRETS, TOKENS, add_bot, card_text, webhook_url
 from tests.support.queues import Clock, alert, notification
 
 SEVERITIES = ("critical", "warning", "info")
