@@ -4,7 +4,7 @@ bots on a loopback port (for real processes) and reading what they received."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +28,15 @@ def webhook_url(platform: str, token: str, base: str = BASE) -> str:
     if platform == "dingtalk":
         return f"{base}/robot/send?access_token={token}"
     return f"{base}/cgi-bin/webhook/send?key={token}"
+
+
+def fake_bots(tokens: Mapping[str, str] = TOKENS, *, rate_limits: bool = True) -> FakeBots:
+    """A FakeBots with one bot per platform of `tokens` (add_bot), its rate limits on or off."""
+    bots = FakeBots()
+    bots.set_rate_limits(rate_limits)
+    for platform, token in tokens.items():
+        add_bot(bots, platform, token)
+    return bots
 
 
 def add_bot(bots: FakeBots, platform: str, token: str, **options: Any) -> None:

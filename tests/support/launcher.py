@@ -47,6 +47,11 @@ def free_port() -> int:
         return port
 
 
+def closed_port_url() -> str:
+    """The base URL of a loopback port nobody listens on: a connection to it is refused."""
+    return f"http://{LOOPBACK}:{free_port()}"
+
+
 def tail(text: str, limit: int = LOG_TAIL_CHARS) -> str:
     return text if len(text) <= limit else "…" + text[-limit:]
 
