@@ -40,7 +40,8 @@ from app.sources.alertmanager import parse_alertmanager
 from app.sources.kube_eventer import parse_kube_eventer
 from app.text import clean_text
 from tests.fakes.chatbots import FakeBots
-from tests.sources.test_kube_eventer import MESSAGES, default_body
+from tests.fakes.kube_eventer import default_body
+from tests.sources.test_kube_eventer import MESSAGES
 from tests.support.bots import SECRETS, TOKENS, add_bot, webhook_url
 from tests.support.profiles import examples
 

@@ -15,29 +15,16 @@ from app.config.model import Limits
 from app.models import Alert
 from app.sources import InvalidPayload
 from app.sources.kube_eventer import parse_kube_eventer
-from tests.fakes.kube_eventer import go_quote
+from tests.fakes.kube_eventer import default_body, go_quote
 from tests.support.paths import FIXTURES
 from tests.support.paths import ROOT as REPO_ROOT
 
 HERE = FIXTURES / "kube_eventer"
 TEMPLATE = REPO_ROOT / "deploy" / "kube-eventer" / "custom-body.tmpl"
 
-# sinks/webhook/webhook.go defaultBodyTemplate, with Python format fields for its actions.
-DEFAULT_BODY = (
-    '\n{{\n\t"EventType": "{type}",\n\t"EventKind": "{kind}",\n\t"EventReason": "{reason}",'
-    '\n\t"EventTime": "{time}",\n\t"EventMessage": "{message}"\n}}'
-)
-
 
 def fixture(name: str) -> bytes:
     return (HERE / name).read_bytes()
-
-
-def default_body(message: str = "m", time: str = "2024-11-12 16:17:43 +0800 CST") -> bytes:
-    body = DEFAULT_BODY.format(
-        type="Warning", kind="Pod", reason="BackOff", time=time, message=message
-    )
-    return body.encode()
 
 
 def only_alert(body: bytes) -> Alert:
