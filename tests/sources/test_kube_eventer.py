@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from app.config.model import Limits
 from app.models import Alert
@@ -18,6 +17,7 @@ from app.sources.kube_eventer import parse_kube_eventer
 from tests.fakes.kube_eventer import default_body, go_quote
 from tests.support.paths import FIXTURES
 from tests.support.paths import ROOT as REPO_ROOT
+from tests.support.strategies import SINK_MESSAGES
 
 HERE = FIXTURES / "kube_eventer"
 TEMPLATE = REPO_ROOT / "deploy" / "kube-eventer" / "custom-body.tmpl"
@@ -339,12 +339,8 @@ def test_clips_a_too_long_message_and_keeps_the_event() -> None:
     assert alert.labels["reason"] == "BackOff"
 
 
-# Message text as the sink leaves it: every `"` deleted, everything else (\, newlines, tabs) raw.
-MESSAGES = st.text(max_size=200).map(lambda text: text.replace('"', ""))
-
-
 @settings(max_examples=200, deadline=None)
-@given(MESSAGES)
+@given(SINK_MESSAGES)
 def test_recovers_any_message_from_the_default_body_exactly(message: str) -> None:
     alert = only_alert(default_body(message=message))
 
@@ -352,7 +348,7 @@ def test_recovers_any_message_from_the_default_body_exactly(message: str) -> Non
 
 
 @settings(max_examples=200, deadline=None)
-@given(MESSAGES)
+@given(SINK_MESSAGES)
 def test_recovers_any_message_from_the_custom_body_exactly(message: str) -> None:
     body = fixture("custom-body.json").decode()
     body = re.sub(r'"message": ".*?",\n', lambda _: f'"message": {go_quote(message)},\n', body)
