@@ -19,7 +19,6 @@ import asyncio
 import base64
 import io
 import logging
-import socket
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -37,12 +36,13 @@ from app.config.load import parse_config
 from app.ops.redaction import Redactor
 from app.platforms import PLATFORMS as REGISTRY
 from app.platforms.sending import SendError
-from app.server.app import create_app
 from tests.fakes.chatbots import FakeBots
 from tests.fakes.faults import FailMode
 from tests.fakes.server import serve_in_thread
+from tests.support.app import running_app
 from tests.support.bots import simple_message, webhook_url
-from tests.support.cards import CHAT_PLATFORMS
+from tests.support.cards import CHAT_PLATFORMS, user_cards
+from tests.support.launcher import closed_port_url
 
 # -- the secrets -----------------------------------------------------------------------------
 
@@ -204,12 +204,6 @@ ALERT = b"""{"version": "4", "status": "firing", "receiver": "alertbridge",
 EVENT = b'{"reason": "BackOff", "type": "Warning", "message": "Back-off restarting"}'
 
 
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
 @dataclass
 class Service:
     client: httpx.AsyncClient
@@ -292,17 +286,12 @@ def service_config(base_url: str, closed_url: str, cards_dir: Path) -> dict[str,
 async def running_service(
     logs: Logs, tmp_path: Path, base_url: str, closed_url: str
 ) -> AsyncIterator[Service]:
-    for name, text in BROKEN_CARDS.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text, encoding="utf-8")
+    user_cards(tmp_path, BROKEN_CARDS)
     config = parse_config(service_config(base_url, closed_url, tmp_path), environ={})
     # As `serve` does: one redactor for the log handler and the bridge, which loads the secrets.
     bridge = Bridge(config, config_source="test", redactor=logs.redactor)
-    app = create_app(config, config_source="test", bridge=bridge)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://alertbridge") as client:
-            yield Service(client)
+    async with running_app(config, bridge=bridge) as client:
+        yield Service(client)
 
 
 # -- scenarios: every path that reports an error ----------------------------------------------

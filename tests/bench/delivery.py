@@ -16,16 +16,9 @@ import yaml
 
 from tests.bench.ingest import Sequence, drive, spec_for
 from tests.bench.payloads import Payload, alertmanager_payload
-from tests.bench.services import (
-    Service,
-    alertbridge_argv,
-    fake_bots,
-    running,
-    spawn,
-    three_receivers_config,
-)
-from tests.e2e.support import write_yaml
+from tests.bench.services import fake_bots, serving_alertbridge, three_receivers_config
 from tests.fakes.chatbots import FakeBots
+from tests.support.launcher import Service, write_yaml
 
 POLL_SECONDS = 0.25
 DRAIN_TIMEOUT_SECONDS = 120.0
@@ -43,8 +36,13 @@ def capacity(tmp: Path, notifications: int) -> dict[str, Any]:
         config = three_receivers_config(tmp / "capacity.yml", url)
         unlimited = dict(storm_disabled(config))
         write_yaml(config, unlimited)
-        argv = alertbridge_argv(config, tmp / "capacity-data", module="tests.bench.unthrottled")
-        with running(spawn("alertbridge-unthrottled", argv, tmp)) as service:
+        with serving_alertbridge(
+            tmp,
+            config,
+            tmp / "capacity-data",
+            name="alertbridge-unthrottled",
+            module="tests.bench.unthrottled",
+        ) as service:
             return measure_capacity(service, fake, payload, notifications)
 
 

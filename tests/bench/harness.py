@@ -16,9 +16,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tests.bench.loadgen import Spec, run_in_process
-from tests.e2e.support import Bots, Processes, Service, start_alertbridge, write_yaml
-from tests.fakes.chatbots import FakeBots
-from tests.fakes.server import serve_in_thread
+from tests.support.bots import Bots, serving_bots
+from tests.support.launcher import Process, Processes, Service, start_alertbridge, write_yaml
 
 
 @dataclass
@@ -26,26 +25,22 @@ class Bench:
     bots: Bots
     service: Service
     data_dir: Path
-    pid: int
 
 
 @contextmanager
 def running(config: dict[str, Any], setup_bots: Any) -> Iterator[Bench]:
     """The fake bots (scripted by `setup_bots(bots)`) and `alertbridge serve` with `config`,
     whose receivers' webhook URLs may use "{bots}" for the fake's base URL."""
-    with tempfile.TemporaryDirectory(prefix="alertbridge-bench-") as tmp:
-        fake = FakeBots()
-        with serve_in_thread(fake.app) as url:
-            bots = Bots(fake, url)
-            setup_bots(bots)
-            text = json.dumps(config).replace("{bots}", url)
-            path = write_yaml(Path(tmp) / "alertbridge.yml", json.loads(text))
-            processes = Processes(Path(tmp))
-            try:
-                service = start_alertbridge(processes, path, Path(tmp) / "data")
-                yield Bench(bots, service, Path(tmp) / "data", service.process.popen.pid)
-            finally:
-                processes.stop_all()
+    with (
+        tempfile.TemporaryDirectory(prefix="alertbridge-bench-") as tmp,
+        serving_bots() as bots,
+        Processes(Path(tmp)) as processes,
+    ):
+        setup_bots(bots)
+        text = json.dumps(config).replace("{bots}", bots.url)
+        path = write_yaml(Path(tmp) / "alertbridge.yml", json.loads(text))
+        service = start_alertbridge(processes, path, Path(tmp) / "data")
+        yield Bench(bots, service, Path(tmp) / "data")
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -86,24 +81,18 @@ def load(url: str, bodies: list[bytes], rate: float) -> tuple[list[float], int]:
 class MemoryWatch:
     """Samples the resident memory of a process every `every` seconds, on a thread."""
 
-    pid: int
+    process: Process
     every: float = 0.5
     samples: list[int] = field(default_factory=list)  # kB
     _stop: threading.Event = field(default_factory=threading.Event)
-
-    def rss_kb(self, key: str = "VmRSS") -> int:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-        return 0
 
     @contextmanager
     def watching(self) -> Iterator[MemoryWatch]:
         def sample() -> None:
             while not self._stop.wait(self.every):
                 try:
-                    self.samples.append(self.rss_kb())
-                except OSError:
+                    self.samples.append(self.process.memory_kb())
+                except (OSError, KeyError):  # gone, or a zombie without VmRSS
                     return
 
         thread = threading.Thread(target=sample, daemon=True)
@@ -120,14 +109,3 @@ class MemoryWatch:
         first, peak, last = self.samples[0], max(self.samples), self.samples[-1]
         mib = [f"{kb / 1024:.0f} MiB" for kb in (first, peak, last)]
         return "RSS start {}, peak {}, end {}".format(*mib)
-
-
-def metric(service: Service, name: str) -> float:
-    """The sum of every sample of `name` in /metrics."""
-    total = 0.0
-    for line in service.get("/metrics").text.splitlines():
-        if line.startswith(name) and not line.startswith("#"):
-            head = line.split(" ")[0]
-            if head == name or head.startswith(name + "{"):
-                total += float(line.rsplit(" ", 1)[1])
-    return total

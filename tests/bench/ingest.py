@@ -13,8 +13,9 @@ from typing import Any
 
 from tests.bench.loadgen import Spec, run_in_process
 from tests.bench.payloads import Payload
-from tests.bench.services import Service
+from tests.bench.services import quiesce
 from tests.bench.stats import latency_ms
+from tests.support.launcher import Service
 
 # A closed-loop level is skipped when, at the best throughput seen so far, each request would
 # wait longer than this behind the others.
@@ -50,9 +51,9 @@ class Sequence:
 
 def drive(service: Service, spec: Spec) -> dict[str, Any]:
     """One loadgen run against `service`; the summary with the service's CPU share."""
-    cpu, wall = service.cpu_seconds(), time.monotonic()
+    cpu, wall = service.process.cpu_seconds(), time.monotonic()
     result = run_in_process(spec, LOADGEN_SLACK_SECONDS)
-    cpu, wall = service.cpu_seconds() - cpu, time.monotonic() - wall
+    cpu, wall = service.process.cpu_seconds() - cpu, time.monotonic() - wall
     latencies = result.pop("latencies_s")
     result["latency_ms"] = latency_ms(latencies)
     result["server_cpu_share"] = cpu / wall if wall else None
@@ -92,7 +93,7 @@ def closed_runs(
             warmup_seconds=plan.warmup_seconds,
         )
         run = drive(service, spec)
-        run["quiesce_s"] = service.quiesce()
+        run["quiesce_s"] = quiesce(service)
         best = max(best, run["throughput_rps"])
         runs.append(run)
     return runs
@@ -118,7 +119,7 @@ def open_runs(
             drain_seconds=plan.drain_seconds,
         )
         run = drive(service, spec)
-        run["quiesce_s"] = service.quiesce()
+        run["quiesce_s"] = quiesce(service)
         abandoned = sum(v for k, v in run["statuses"].items() if int(k) < 0)
         answered = run["ok"] >= SATURATED_FRACTION * run["sent"]
         kept_up = run["throughput_rps"] >= SATURATED_FRACTION * rate

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.bench.payloads import instantiate
-from tests.e2e.support import REPO_ROOT
+from tests.support.paths import ROOT as REPO_ROOT
 
 HEADER_END = b"\r\n\r\n"
 # uvicorn closes a keep-alive connection idle for 5 s: never reuse one idle for longer than this.

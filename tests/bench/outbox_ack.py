@@ -35,8 +35,8 @@ from app.outbox.contract import Entry
 from app.outbox.sqlite import SqliteOutbox
 from app.rendering.renderer import Renderer
 from app.sources.alertmanager import parse_alertmanager
-from tests.bench.harness import Bench, MemoryWatch, describe_ms, load, metric, percentile, running
-from tests.e2e.support import Bots
+from tests.bench.harness import Bench, MemoryWatch, describe_ms, load, percentile, running
+from tests.support.bots import Bots
 
 COMMITS = 2000
 CONCURRENT = 5  # requests in flight at once: what 100/s with ~5 ms answers looks like
@@ -118,17 +118,17 @@ def run_load(bench: Bench, rate: float, seconds: float, kind: str, offset: int) 
     """Prints the answer latencies of one load; returns their p99 in ms."""
     bodies = [alertmanager_body(offset + i, kind) for i in range(int(rate * seconds))]
     before = [
-        metric(bench.service, f"alertbridge_outbox_enqueue_seconds_{s}") for s in ("sum", "count")
+        bench.service.metric(f"alertbridge_outbox_enqueue_seconds_{s}") for s in ("sum", "count")
     ]
-    started_cpu = process_cpu_seconds(bench.pid)
+    started_cpu = bench.service.process.cpu_seconds()
     log_start = len(bench.service.process.log())
     latencies, failed = load(bench.service.url + "/alertmanager", bodies, rate)
-    cpu = (process_cpu_seconds(bench.pid) - started_cpu) / seconds * 100
+    cpu = (bench.service.process.cpu_seconds() - started_cpu) / seconds * 100
     print(f"   client: {describe_ms(latencies)}, non-200: {failed}")
     inside = served_seconds(bench.service.process.log()[log_start:])
     print(f"   server: {describe_ms(inside)}, service CPU {cpu:.0f}% of a core")
     after = [
-        metric(bench.service, f"alertbridge_outbox_enqueue_seconds_{s}") for s in ("sum", "count")
+        bench.service.metric(f"alertbridge_outbox_enqueue_seconds_{s}") for s in ("sum", "count")
     ]
     if commits := after[1] - before[1]:
         mean_ms = (after[0] - before[0]) / commits * 1000
@@ -139,11 +139,6 @@ def run_load(bench: Bench, rate: float, seconds: float, kind: str, offset: int) 
 def served_seconds(log: str) -> list[float]:
     """From the service's access log: how long each POST took inside the service."""
     return [float(ms) / 1000 for ms in ACCESS_LINE.findall(log)]
-
-
-def process_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -167,7 +162,7 @@ def main() -> None:
     )
     with (
         running(service_config(args.fsync), add_bots) as bench,
-        MemoryWatch(bench.pid).watching() as memory,
+        MemoryWatch(bench.service.process).watching() as memory,
     ):
         print(f"a. baseline, Watchdog filtered (no commit), {seconds / 3:.0f} s:")
         run_load(bench, rate, seconds / 3, "watchdog", 0)
@@ -177,8 +172,8 @@ def main() -> None:
         print(f"   ack p99 {p99:.1f} ms: {verdict} (target < {TARGET_P99_MS:.0f} ms)")
         print(f"c. stress, 2 alerts to all three bots (3 messages + commit), {seconds / 2:.0f} s:")
         run_load(bench, rate, seconds / 2, "all-bots", 2 * 10**6)
-        sent = metric(bench.service, "alertbridge_messages_sent_total")
-        digests = metric(bench.service, "alertbridge_digests_sent_total")
+        sent = bench.service.metric("alertbridge_messages_sent_total")
+        digests = bench.service.metric("alertbridge_digests_sent_total")
         limited = [a for a in list(bench.bots.fake.attempts) if a.code in (11232, 130101, 45009)]
         print(f"   meanwhile {sent:.0f} messages sent ({digests:.0f} digests)")
         print(f"   rate-limit answers from the fake bots: {len(limited)}")

@@ -48,15 +48,14 @@ from tests.bench.payloads import (
 )
 from tests.bench.rendering import render_bench
 from tests.bench.services import (
-    alertbridge_argv,
     fake_bots,
-    floor_argv,
-    running,
-    spawn,
+    quiesce,
+    serving_alertbridge,
+    serving_floor,
     three_receivers_config,
 )
 from tests.bench.stats import ratio, rounded
-from tests.e2e.support import REPO_ROOT
+from tests.support.paths import ROOT as REPO_ROOT
 
 STORM_SCRIPT = Path(__file__).with_name("storm.py")
 STORM_SCRIPT_TIMEOUT_SECONDS = 900.0
@@ -140,10 +139,10 @@ def log(text: str) -> None:
 def ready_times(tmp: Path, config: Path, starts: int) -> dict[str, Any]:
     times: dict[str, list[float]] = {"alertbridge": [], "floor": []}
     for index in range(starts):
-        argv = alertbridge_argv(config, tmp / f"ready-data-{index}")
-        for name, argv_for in (("alertbridge", argv), ("floor", floor_argv)):
-            with running(spawn(name, argv_for, tmp)) as service:
-                times[name].append(service.ready_seconds)
+        with serving_alertbridge(tmp, config, tmp / f"ready-data-{index}") as service:
+            times["alertbridge"].append(service.ready_seconds)
+        with serving_floor(tmp) as service:
+            times["floor"].append(service.ready_seconds)
     return {
         name: {"median_s": statistics.median(t), "max_s": max(t), "runs_s": t}
         for name, t in times.items()
@@ -152,16 +151,15 @@ def ready_times(tmp: Path, config: Path, starts: int) -> dict[str, Any]:
 
 def ingest(tmp: Path, config: Path, payloads: list[Payload], plan: Plan) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    with running(spawn("floor", floor_argv, tmp)) as floor:
+    with serving_floor(tmp) as floor:
         for payload in payloads:
             log(f"ingest {payload.name}: floor")
             floor_sweep = sweep(floor, payload, plan, Sequence())
             log(f"ingest {payload.name}: alertbridge")
-            argv = alertbridge_argv(config, tmp / f"ingest-data-{payload.name}")
-            with running(spawn("alertbridge", argv, tmp)) as service:
+            with serving_alertbridge(tmp, config, tmp / f"ingest-data-{payload.name}") as service:
                 ours = sweep(service, payload, plan, Sequence())
-                ours["rss_mb_end"] = service.memory_kb() / 1024
-                ours["rss_mb_peak"] = service.memory_kb("VmHWM") / 1024
+                ours["rss_mb_end"] = service.process.memory_kb() / 1024
+                ours["rss_mb_peak"] = service.process.memory_kb("VmHWM") / 1024
             results[payload.name] = {"alertbridge": ours, "floor": floor_sweep}
             log(
                 f"  peak {ours['peak_rps']:.1f}/s vs floor {floor_sweep['peak_rps']:.1f}/s"
@@ -174,13 +172,12 @@ def resources(tmp: Path, config: Path, notifications: int) -> dict[str, Any]:
     """RSS of a fresh alertbridge at idle and after `notifications` single-alert notifications
     (three cards each), posted closed loop at concurrency 4."""
     payload = alertmanager_payload(1)
-    with running(spawn("floor", floor_argv, tmp)) as floor:
+    with serving_floor(tmp) as floor:
         time.sleep(SETTLE_SECONDS)
-        floor_idle = floor.memory_kb() / 1024
-    argv = alertbridge_argv(config, tmp / "resources-data")
-    with running(spawn("alertbridge", argv, tmp)) as service:
+        floor_idle = floor.process.memory_kb() / 1024
+    with serving_alertbridge(tmp, config, tmp / "resources-data") as service:
         time.sleep(SETTLE_SECONDS)
-        idle = service.memory_kb() / 1024
+        idle = service.process.memory_kb() / 1024
         spec = spec_for(
             service,
             payload,
@@ -191,10 +188,10 @@ def resources(tmp: Path, config: Path, notifications: int) -> dict[str, Any]:
             max_requests=notifications,
         )
         run = drive(service, spec)
-        after = service.memory_kb() / 1024
-        peak = service.memory_kb("VmHWM") / 1024
-        service.quiesce()
-        quiet = service.memory_kb() / 1024
+        after = service.process.memory_kb() / 1024
+        peak = service.process.memory_kb("VmHWM") / 1024
+        quiesce(service)
+        quiet = service.process.memory_kb() / 1024
         sent = service.metric("alertbridge_messages_sent_total")
         digests = service.metric("alertbridge_digests_sent_total")
     run.pop("statuses", None)

@@ -19,8 +19,8 @@ import time
 from collections import Counter
 from typing import Any
 
-from tests.bench.harness import Bench, MemoryWatch, describe_ms, load, metric, running
-from tests.e2e.support import Bots
+from tests.bench.harness import Bench, MemoryWatch, describe_ms, load, running
+from tests.support.bots import Bots
 
 ALERTS_PER_NOTIFICATION = 10
 NAMES = [f"StormAlert{n:02d}" for n in range(50)]
@@ -124,7 +124,7 @@ def main() -> None:
     print(f"{total} alerts in {args.notifications} notifications over {args.seconds:.0f} s")
 
     with running(config(), lambda bots: bots.fake.add_dingtalk(TOKEN)) as bench:
-        with MemoryWatch(bench.pid).watching() as memory:
+        with MemoryWatch(bench.service.process).watching() as memory:
             start = time.time()
             latencies, refused_inbound = load(bench.service.url + "/alertmanager", bodies, rate)
             print(f"inbound answers: {describe_ms(latencies)}, non-200: {refused_inbound}")
@@ -132,7 +132,7 @@ def main() -> None:
         counts, digests, cards = delivered(bench.bots)
         attempts = list(bench.bots.fake.attempts)
         refused = Counter(a.code for a in attempts if a.code != 0)
-        coalesced = metric(bench.service, "alertbridge_messages_coalesced_total")
+        coalesced = bench.service.metric("alertbridge_messages_coalesced_total")
 
     report(expected, counts, done, digests, cards, attempts, refused, coalesced)
     print(f"service memory: {memory.summary()}")

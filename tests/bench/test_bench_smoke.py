@@ -13,11 +13,9 @@ from tests.bench.payloads import alertmanager_payload, kube_eventer_payload
 from tests.bench.rendering import render_bench
 from tests.bench.report import table
 from tests.bench.services import (
-    alertbridge_argv,
     fake_bots,
-    floor_argv,
-    running,
-    spawn,
+    serving_alertbridge,
+    serving_floor,
     three_receivers_config,
 )
 
@@ -34,7 +32,7 @@ TINY = Plan(
 @pytest.mark.parametrize("mode", ["closed", "open"])
 def test_load_generator_gets_200s_from_the_floor(tmp_path: Path, mode: str) -> None:
     payload = alertmanager_payload(20)
-    with running(spawn("floor", floor_argv, tmp_path)) as floor:
+    with serving_floor(tmp_path) as floor:
         spec = spec_for(floor, payload, 1, mode=mode, seconds=0.3, rate=50.0, max_requests=10)
         run = drive(floor, spec)
     assert run["statuses"] == {"200": 10}
@@ -45,8 +43,7 @@ def test_alertbridge_sweep_measures_every_level_with_unique_bodies(tmp_path: Pat
     payload = kube_eventer_payload()
     with fake_bots() as (_, url):
         config = three_receivers_config(tmp_path / "alertbridge.yml", url)
-        argv = alertbridge_argv(config, tmp_path / "data")
-        with running(spawn("alertbridge", argv, tmp_path)) as service:
+        with serving_alertbridge(tmp_path, config, tmp_path / "data") as service:
             assert service.ready_seconds > 0
             result = sweep(service, payload, TINY, Sequence())
             received = service.metric("alertbridge_notifications_received_total")

@@ -4,7 +4,6 @@ a real loopback port; the platform's answer printed, the exit status set, no sec
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -16,6 +15,7 @@ from tests.fakes import dingtalk, feishu, wecom
 from tests.fakes.chatbots import FakeBots
 from tests.fakes.server import serve_in_thread
 from tests.support.bots import SECRETS, add_bot, webhook_url
+from tests.support.launcher import closed_port_url
 
 TOKENS = {
     "feishu": "f5-Send7est-T0ken",
@@ -46,12 +46,6 @@ def own_logging() -> Iterator[None]:
     root.handlers[:] = handlers
     root.setLevel(level)
     httpx_logger.setLevel(httpx_level)
-
-
-def closed_port_base() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 def write_config(path: Path, platform: str, url: str, secret: str | None) -> Path:
@@ -130,7 +124,7 @@ def test_send_test_prints_the_platforms_answer_and_exits_accordingly(
 ) -> None:
     fake, base = bots
     token = UNKNOWN_TOKEN if setup == "unknown-token" else TOKENS[platform]
-    url = webhook_url(platform, token, closed_port_base() if setup == "closed-port" else base)
+    url = webhook_url(platform, token, closed_port_url() if setup == "closed-port" else base)
     secret = WRONG_SECRET if setup == "wrong-secret" else SECRETS.get(platform)
     config = write_config(tmp_path / "alertbridge.yaml", platform, url, secret)
     before = len(fake.messages(TOKENS[platform]))

@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 
-from app.config.load import parse_config
 from app.config.model import Receiver
 from app.delivery.ratelimit import RateLimiter
 from app.delivery.storm import StormControl
@@ -23,10 +22,10 @@ from app.platforms.sending import RateLimit
 from app.rendering.digest import DigestRenderer
 from app.rendering.renderer import Renderer
 from app.rendering.tally import Tally
-from app.server.app import create_app
-from tests.e2e.support import card_text
 from tests.fakes.chatbots import FakeBots
-from tests.support.bots import SECRETS, TOKENS, add_bot, webhook_url
+from tests.support.app import running_app
+from tests.support.bots import TOKENS, card_text, fake_bots
+from tests.support.builders import bot_receiver, service_config
 from tests.support.cards import PLATFORMS
 from tests.support.queues import Clock, alert, notification
 
@@ -136,28 +135,9 @@ async def test_broken_digest_template_falls_back_to_the_built_in_one(tmp_path: P
 
 @pytest.fixture
 async def dingtalk_service() -> AsyncIterator[tuple[httpx.AsyncClient, FakeBots]]:
-    bots = FakeBots()
-    add_bot(bots, "dingtalk", TOKENS["dingtalk"])
-    receiver = {
-        "name": "ops",
-        "platform": "dingtalk",
-        "webhook_url": webhook_url("dingtalk", TOKENS["dingtalk"]),
-        "secret": SECRETS["dingtalk"],
-    }
-    config = parse_config(
-        {
-            "server": {"timezone": "UTC"},
-            "delivery": {"shutdown_grace": "50ms"},
-            "receivers": [receiver],
-            "routes": [{"receivers": ["ops"]}],
-        },
-        environ={},
-    )
-    app = create_app(config, transport=httpx.ASGITransport(app=bots.app))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://ab") as client:
-            yield client, bots
+    bots = fake_bots({"dingtalk": TOKENS["dingtalk"]})
+    async with running_app(service_config(bot_receiver("dingtalk")), bots) as client:
+        yield client, bots
 
 
 def alertmanager_body(about: Notification) -> bytes:

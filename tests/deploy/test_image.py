@@ -17,7 +17,7 @@ import pytest
 
 from app.cli.main import build_parser
 from tests.deploy.support import DEPLOY, REPO_ROOT, env_file, run
-from tests.e2e.support import LOOPBACK, Processes
+from tests.support.launcher import LOOPBACK, Processes
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 DEPLOY_CONFIG = DEPLOY / "base" / "alertbridge" / "alertbridge.yaml"
@@ -182,12 +182,10 @@ def test_installed_serve_answers_status_and_stops_cleanly(
         values = {"--host": LOOPBACK, "--port": str(port), "--data-dir": str(tmp_path / "data")}
         return [values.get(before, arg) for before, arg in zip(["", *argv], argv, strict=False)]
 
-    processes = Processes(tmp_path)
-    try:
-        process, _ = processes.start_listening("alertbridge", on_port, "/status", env=clean_env())
+    with Processes(tmp_path) as processes:
+        service = processes.start_listening("alertbridge", on_port, "/status", env=clean_env())
+        process = service.process
         process.stop()
         # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status tells why.
         assert process.exit_code() in (0, -signal.SIGTERM), process.log()
         assert "Application shutdown complete" in process.log()
-    finally:
-        processes.stop_all()

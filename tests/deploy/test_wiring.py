@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from app.sources.kube_eventer import parse_kube_eventer
-from tests.deploy.go_template import render_body
 from tests.deploy.rendered import alertbridge_config, backend, kube_eventer_sink, pod_spec, serves
 from tests.deploy.support import DEPLOY, find, secret_data
+from tests.fakes.kube_eventer import render_body
 
 Docs = list[dict[str, Any]]
 TEMPLATE = DEPLOY / "kube-eventer" / "custom-body.tmpl"

@@ -8,23 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.support import Bots, Processes
-from tests.fakes.chatbots import FakeBots
-from tests.fakes.server import serve_in_thread
+from tests.support.bots import Bots, serving_bots
+from tests.support.launcher import Processes
 
 
 def _processes(log_dir: Path) -> Iterator[Processes]:
-    processes = Processes(log_dir)
-    try:
+    with Processes(log_dir) as processes:
         yield processes
-    finally:
-        processes.stop_all()
 
 
 def _bots() -> Iterator[Bots]:
-    fake = FakeBots()
-    with serve_in_thread(fake.app) as url:
-        yield Bots(fake, url)
+    with serving_bots() as bots:
+        yield bots
 
 
 @pytest.fixture

@@ -15,16 +15,16 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.support import (
+from tests.support.bots import Bots
+from tests.support.launcher import (
     HTTP_TIMEOUT_SECONDS,
-    REPO_ROOT,
-    Bots,
     Processes,
     Service,
     start_alertbridge,
     wait_until,
     write_yaml,
 )
+from tests.support.paths import ROOT as REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -96,7 +96,7 @@ def test_kill_9_while_the_bots_fail_loses_nothing_that_was_answered(
     for token in tokens:
         bots.fake.heal(token)
 
-    restarted = start_alertbridge(processes, path, tmp_path / "data")
+    restarted = processes.restart(service)
     wait_until(
         lambda: received_names(bots) >= set(names),
         timeout=DELIVERY_TIMEOUT_SECONDS,
@@ -133,7 +133,7 @@ def test_sigterm_while_a_send_hangs_keeps_it_queued(
     assert "Application shutdown complete" in log
     bots.fake.heal("term-bot")
 
-    restarted = start_alertbridge(processes, path, tmp_path / "data")
+    restarted = processes.restart(service)
     wait_until(
         lambda: received_names(bots) >= set(names),
         timeout=DELIVERY_TIMEOUT_SECONDS,

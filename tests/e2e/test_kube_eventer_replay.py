@@ -16,17 +16,16 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.support import (
+from tests.support.bots import Bots, shows
+from tests.support.launcher import (
     HTTP_TIMEOUT_SECONDS,
-    REPO_ROOT,
-    Bots,
     Processes,
     Service,
-    shows,
     start_alertbridge,
     wait_until,
     write_yaml,
 )
+from tests.support.paths import ROOT as REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 

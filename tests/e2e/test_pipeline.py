@@ -13,15 +13,11 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.support import (
-    Bots,
-    MetricSwitch,
+from tests.e2e.support import MetricSwitch, require_binary, run_check
+from tests.support.bots import Bots, card_text, shows
+from tests.support.launcher import (
     Processes,
     Service,
-    card_text,
-    require_binary,
-    run_check,
-    shows,
     start_alertbridge,
     tail,
     wait_until,
@@ -187,8 +183,7 @@ def start_alertmanager(processes: Processes, tmp: Path, alertbridge: Service) ->
             "--log.level=debug",  # every notify attempt is in the log attached to a failure
         ]
 
-    _, url = processes.start_listening("alertmanager", argv, "/-/ready")
-    return url
+    return processes.start_listening("alertmanager", argv, "/-/ready").url
 
 
 def start_prometheus(processes: Processes, tmp: Path, alertmanager: str, target: str) -> str:
@@ -211,8 +206,7 @@ def start_prometheus(processes: Processes, tmp: Path, alertmanager: str, target:
             "--rules.alert.resend-delay=1s",
         ]
 
-    _, url = processes.start_listening("prometheus", argv, "/-/ready")
-    return url
+    return processes.start_listening("prometheus", argv, "/-/ready").url
 
 
 def dropped_by_filter(alertbridge: Service) -> float:

@@ -15,16 +15,16 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.support import (
+from tests.support.bots import Bots
+from tests.support.configmap import ConfigMapVolume
+from tests.support.launcher import (
     HTTP_TIMEOUT_SECONDS,
-    REPO_ROOT,
-    Bots,
     Processes,
     Service,
     start_alertbridge,
     wait_until,
 )
-from tests.support.configmap import ConfigMapVolume
+from tests.support.paths import ROOT as REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 

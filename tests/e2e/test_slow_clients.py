@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.e2e.support import (
+from tests.support.launcher import (
     HTTP_TIMEOUT_SECONDS,
     LOOPBACK,
     Processes,

@@ -24,6 +24,7 @@ import pytest
 from tests.fakes.chatbots import FakeBots
 from tests.fakes.records import Attempt
 from tests.fakes.server import serve_in_thread
+from tests.support.queues import Clock
 
 NOW = 1_599_360_473  # The reference test vectors' timestamp, in seconds.
 FEISHU_VECTOR = "l1N0gAcBjdwBvGm1xMjOF0XSyaLRpR7tuO5dHfhAYc8="  # 1.2, secret "demo"
@@ -36,19 +37,6 @@ Body = dict[str, Any]
 
 
 # -- helpers: clocks, signatures, requests --------------------------------------------------
-
-
-class Clock:
-    """A clock that only moves when told to."""
-
-    def __init__(self, now: float = NOW) -> None:
-        self.now = float(now)
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def hmac_b64(key: str, message: str) -> str:
@@ -122,7 +110,7 @@ def last_attempt(bots: FakeBots) -> Attempt:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(float(NOW))
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,16 +15,16 @@ import httpx
 import pytest
 
 from app.bridge import Bridge, open_outbox
-from app.config.load import parse_config
 from app.config.model import Config
 from app.intake.dedup import event_key, merge_events, notification_key
 from app.models import Alert
 from app.outbox.contract import OutboxFull
 from app.outbox.sqlite import SqliteOutbox
-from app.server.app import create_app
 from app.sources.alertmanager import parse_alertmanager
 from tests.fakes.chatbots import FakeBots
-from tests.support.bots import SECRETS, TOKENS, add_bot, webhook_url
+from tests.support.app import running_app
+from tests.support.bots import TOKENS, fake_bots
+from tests.support.builders import bot_receiver, service_config
 from tests.support.paths import FIXTURES
 from tests.support.queues import Clock, alert, notification
 
@@ -32,22 +33,7 @@ CUSTOM_EVENT = json.loads((FIXTURES / "kube_eventer" / "custom-body.json").read_
 
 
 def make_config(**dedup: Any) -> Config:
-    receiver = {
-        "name": "ops",
-        "platform": "dingtalk",
-        "webhook_url": webhook_url("dingtalk", TOKENS["dingtalk"]),
-        "secret": SECRETS["dingtalk"],
-    }
-    return parse_config(
-        {
-            "server": {"timezone": "UTC"},
-            "delivery": {"shutdown_grace": "50ms"},
-            "dedup": dedup,
-            "receivers": [receiver],
-            "routes": [{"receivers": ["ops"]}],
-        },
-        environ={},
-    )
+    return service_config(bot_receiver("dingtalk"), dedup=dedup)
 
 
 # -- Alertmanager HA duplicates -------------------------------------------------------------
@@ -142,22 +128,14 @@ def test_merged_event_has_the_count_and_the_whole_time_span(
 
 @pytest.fixture
 async def service() -> AsyncIterator[Callable[..., Any]]:
-    stack: list[Any] = []
+    async with AsyncExitStack() as services:
 
-    async def make(**dedup: Any) -> tuple[httpx.AsyncClient, FakeBots]:
-        bots = FakeBots()
-        add_bot(bots, "dingtalk", TOKENS["dingtalk"])
-        app = create_app(make_config(**dedup), transport=httpx.ASGITransport(app=bots.app))
-        lifespan = app.router.lifespan_context(app)
-        await lifespan.__aenter__()
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ab")
-        stack.append((lifespan, client))
-        return client, bots
+        async def make(**dedup: Any) -> tuple[httpx.AsyncClient, FakeBots]:
+            bots = fake_bots({"dingtalk": TOKENS["dingtalk"]})
+            client = await services.enter_async_context(running_app(make_config(**dedup), bots))
+            return client, bots
 
-    yield make
-    for lifespan, client in stack:
-        await client.aclose()
-        await lifespan.__aexit__(None, None, None)
+        yield make
 
 
 async def test_repeats_of_a_queued_event_update_its_card_in_place(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -12,34 +13,21 @@ import httpx
 import pytest
 
 from app.bridge import Bridge, open_outbox
-from app.config.load import parse_config
 from app.config.model import Config
 from app.outbox.contract import Outbox
-from app.server.app import create_app
 from app.sources.alertmanager import parse_alertmanager
 from tests.fakes.chatbots import FakeBots
-from tests.support.bots import TOKENS, add_bot, webhook_url
+from tests.support.app import running_app
+from tests.support.bots import TOKENS, fake_bots
+from tests.support.builders import bot_receiver, service_config
 from tests.support.queues import Clock
 
 TIMEOUT_SECONDS = 600
 
 
 def make_config() -> Config:
-    receiver = {
-        "name": "ops",
-        "platform": "wecom",
-        "webhook_url": webhook_url("wecom", TOKENS["wecom"]),
-    }
-    return parse_config(
-        {
-            "server": {"timezone": "UTC"},
-            "delivery": {"shutdown_grace": "50ms"},
-            "heartbeat": {"receiver": "ops", "timeout": "10m"},
-            "receivers": [receiver],
-            "routes": [{"receivers": ["ops"]}],
-        },
-        environ={},
-    )
+    heartbeat = {"receiver": "ops", "timeout": "10m"}
+    return service_config(bot_receiver("wecom"), heartbeat=heartbeat)
 
 
 def watchdog(status: str = "firing") -> bytes:
@@ -58,24 +46,16 @@ Service = tuple[httpx.AsyncClient, FakeBots, Bridge]
 
 @pytest.fixture
 async def service() -> AsyncIterator[Callable[..., Any]]:
-    stack: list[Any] = []
+    async with AsyncExitStack() as services:
 
-    async def make(clock: Clock, outbox: Outbox | None = None) -> Service:
-        bots = FakeBots()
-        add_bot(bots, "wecom", TOKENS["wecom"])
-        config = make_config()
-        bridge = Bridge(config, config_source="test", clock=clock, outbox=outbox)
-        app = create_app(config, bridge=bridge, transport=httpx.ASGITransport(app=bots.app))
-        lifespan = app.router.lifespan_context(app)
-        await lifespan.__aenter__()
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ab")
-        stack.append((lifespan, client))
-        return client, bots, bridge
+        async def make(clock: Clock, outbox: Outbox | None = None) -> Service:
+            bots = fake_bots({"wecom": TOKENS["wecom"]})
+            config = make_config()
+            bridge = Bridge(config, config_source="test", clock=clock, outbox=outbox)
+            client = await services.enter_async_context(running_app(config, bots, bridge=bridge))
+            return client, bots, bridge
 
-    yield make
-    for lifespan, client in stack:
-        await client.aclose()
-        await lifespan.__aexit__(None, None, None)
+        yield make
 
 
 def sample(bridge: Bridge, name: str) -> float | None:

@@ -7,10 +7,6 @@ import io
 import json
 import logging
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,14 +18,12 @@ from app.cli.main import main
 from app.ops.logformat import LogFormat
 from app.ops.logsetup import LOG_FORMAT_ENV, chosen_log_format, setup_logging
 from app.ops.redaction import Redactor
-from tests.support.paths import ROOT as REPO_ROOT
+from tests.support.launcher import Processes, start_alertbridge, wait_until
 
-ROOT = REPO_ROOT
 SECRET_URL = "https://open.feishu.cn/open-apis/bot/v2/hook/L0g-F0rmat-T0ken-5e3"
 SECRET_TOKEN = "L0g-F0rmat-T0ken-5e3"
 LOGGER = "alertbridge.test"
-READY_SECONDS = 20.0
-POLL_SECONDS = 0.1
+DELIVERY_TIMEOUT_SECONDS = 20.0
 
 
 @pytest.fixture
@@ -122,43 +116,24 @@ def test_an_unknown_log_format_in_the_env_stops_serve_with_a_message(
     assert LOG_FORMAT_ENV in capsys.readouterr().err
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_for(check: Any, process: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + READY_SECONDS
-    while not check():
-        assert process.poll() is None, f"serve exited with {process.returncode} before {what}"
-        assert time.monotonic() < deadline, f"no {what} within {READY_SECONDS} s"
-        time.sleep(POLL_SECONDS)
-
-
 def test_serve_writes_every_line_as_json_uvicorns_and_deliveries_included(tmp_path: Path) -> None:
     """Chosen by the env var; the embedded default config's console receiver takes the alert."""
-    port, log_path = free_port(), tmp_path / "serve.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTBRIDGE_")}
-    env |= {LOG_FORMAT_ENV: "json", "PYTHONUNBUFFERED": "1"}
-    argv = [sys.executable, "-m", "app", "serve", "--port", str(port), "--host", "127.0.0.1"]
-    argv += ["--data-dir", str(tmp_path / "data")]
+    env |= {LOG_FORMAT_ENV: "json"}
     firing = {"status": "firing", "labels": {"alertname": "DiskFull"}}
     alert = {"version": "4", "status": "firing", "alerts": [firing]}
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log_file, stderr=log_file)
-        try:
-            text = log_path.read_text
-            wait_for(lambda: "Application startup complete" in text(), process, "start-up")
-            url = f"http://127.0.0.1:{port}/alertmanager"
-            assert httpx.post(url, json=alert, timeout=5).status_code == 200
-            wait_for(lambda: '"outcome": "delivered"' in text(), process, "delivery")
-        finally:
-            process.terminate()
-            process.wait(timeout=READY_SECONDS)
+    with Processes(tmp_path) as processes:
+        service = start_alertbridge(processes, None, tmp_path / "data", env=env)
+        log = service.process.log
+        assert httpx.post(service.url + "/alertmanager", json=alert, timeout=5).status_code == 200
+        wait_until(
+            lambda: '"outcome": "delivered"' in log(),
+            timeout=DELIVERY_TIMEOUT_SECONDS,
+            what="delivery",
+            watch=[service.process],
+        )
 
-    entries = [json.loads(line) for line in log_path.read_text().splitlines()]
+    entries = [json.loads(line) for line in log().splitlines()]
     loggers = {entry["logger"] for entry in entries}
     assert {"alertbridge", "uvicorn.error", "alertbridge.delivery"} <= loggers
     assert "Shutting down" in [entry["message"] for entry in entries]

@@ -31,6 +31,7 @@ from tests.support.cards import (
     receiver,
     renderer,
     text_of,
+    user_cards,
     within_limit,
 )
 
@@ -252,14 +253,6 @@ BROKEN = {
     '"{{ cycler.__init__.__globals__ }}"}}',
     "no-keyword": '{"msg_type": "text", "content": {"text": "forgot the keyword"}}',
 }
-
-
-def user_cards(tmp_path: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return tmp_path
 
 
 @pytest.mark.parametrize("source", BROKEN.values(), ids=BROKEN.keys())

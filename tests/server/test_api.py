@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 from typing import Any
 
 import httpx
@@ -14,10 +15,10 @@ import pytest
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from app.config.load import parse_config
-from app.server.app import create_app
 from tests.fakes.chatbots import FakeBots
-from tests.support.bots import SECRETS, TOKENS, add_bot, webhook_url
+from tests.support.app import running_app
+from tests.support.bots import SECRETS, TOKENS, fake_bots
+from tests.support.builders import bot_receivers, service_config
 from tests.support.cards import CHAT_PLATFORMS
 from tests.support.paths import FIXTURES
 
@@ -29,49 +30,21 @@ CUSTOM_EVENT = (FIXTURES / "kube_eventer" / "custom-body.json").read_bytes()
 BEARER = "inbound-bearer-token-123"
 
 
-def base_config(**server: Any) -> dict[str, Any]:
-    receivers = [
-        {
-            "name": f"{p}-ops",
-            "platform": p,
-            "webhook_url": webhook_url(p, TOKENS[p]),
-            "secret": SECRETS.get(p),
-        }
-        for p in CHAT_PLATFORMS
-    ]
-    return {
-        "server": {"timezone": "UTC", **server},
-        # A bot scripted to hang would otherwise hold every test's shutdown for the full grace.
-        "delivery": {"shutdown_grace": "50ms"},
-        "receivers": receivers,
-        "routes": [{"receivers": [r["name"] for r in receivers]}],
-    }
-
-
 Service = tuple[httpx.AsyncClient, FakeBots]
 MakeService = Callable[..., Awaitable[Service]]
 
 
 @pytest.fixture
 async def service() -> AsyncIterator[MakeService]:
-    contexts: list[Any] = []
+    async with AsyncExitStack() as services:
 
-    async def make(limits: dict[str, int] | None = None, **server: Any) -> Service:
-        bots = FakeBots()
-        for platform in CHAT_PLATFORMS:
-            add_bot(bots, platform, TOKENS[platform])
-        config = parse_config({**base_config(**server), "limits": limits or {}}, environ={})
-        app = create_app(config, transport=httpx.ASGITransport(app=bots.app))
-        lifespan = app.router.lifespan_context(app)
-        await lifespan.__aenter__()
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ab")
-        contexts.append((lifespan, client))
-        return client, bots
+        async def make(limits: dict[str, int] | None = None, **server: Any) -> Service:
+            bots = fake_bots()
+            config = service_config(*bot_receivers(), server=server, limits=limits or {})
+            client = await services.enter_async_context(running_app(config, bots))
+            return client, bots
 
-    yield make
-    for lifespan, client in contexts:
-        await client.aclose()
-        await lifespan.__aexit__(None, None, None)
+        yield make
 
 
 async def test_alertmanager_notification_reaches_all_three_bots(service: MakeService) -> None:

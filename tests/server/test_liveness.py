@@ -22,11 +22,12 @@ from typing import Any
 import httpx
 import pytest
 
-from app.config.load import parse_config
-from app.server.app import create_app
 from tests.fakes.chatbots import FakeBots
 from tests.fakes.server import serve_in_thread
-from tests.support.bots import SECRETS, add_bot, webhook_url
+from tests.support.app import running_app
+from tests.support.bots import fake_bots
+from tests.support.builders import bot_receiver, service_config
+from tests.support.cards import user_cards
 
 # An in-process /status takes milliseconds; these bounds are generous, and each is well under
 # what the scenario would cost /status if it blocked the event loop (the send timeout, the card).
@@ -117,32 +118,15 @@ class Service:
 async def probed_service(
     cards: dict[str, str], within: float, tmp_path: Path
 ) -> AsyncIterator[Service]:
-    for name, text in cards.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text, encoding="utf-8")
-    bots = FakeBots()
-    bots.set_rate_limits(False)
-    for platform, token in TOKENS.items():
-        add_bot(bots, platform, token)
+    user_cards(tmp_path, cards)
+    bots = fake_bots(TOKENS, rate_limits=False)
     with serve_in_thread(bots.app) as base_url:
         receivers = [
-            {
-                "name": platform,
-                "platform": platform,
-                "webhook_url": webhook_url(platform, token, base_url),
-                "secret": SECRETS.get(platform),
-            }
+            bot_receiver(platform, platform, token=token, base=base_url)
             for platform, token in TOKENS.items()
         ]
         server = {"cards_dir": str(tmp_path), "send_timeout_seconds": SEND_TIMEOUT_SECONDS}
-        config = parse_config({"server": server, "receivers": receivers}, environ={})
-        app = create_app(config)
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://ab"
-            ) as client,
-        ):
+        async with running_app(service_config(*receivers, server=server)) as client:
             probe = Probe(client)
             probing = asyncio.create_task(probe.run())
             try:

@@ -23,10 +23,10 @@ from app.bridge import Bridge
 from app.ops.metrics import Metrics
 from app.ops.redaction import Redactor
 from app.rendering.checks import load_checked
-from app.server.app import create_app
 from app.server.reload import Reloader
 from tests.fakes.chatbots import FakeBots
-from tests.support.bots import webhook_url
+from tests.support.app import running_app
+from tests.support.builders import bot_receiver, config_data
 from tests.support.configmap import ConfigMapVolume
 from tests.support.paths import FIXTURES
 
@@ -40,21 +40,16 @@ CONFIG_NAME = "alertbridge.yaml"
 
 
 def receiver(name: str, token: str, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "platform": "wecom", "webhook_url": webhook_url("wecom", token), **extra}
+    return {**bot_receiver("wecom", name, token=token), **extra}
 
 
 OLD_RECEIVER, NEW_RECEIVER = receiver("old", OLD_TOKEN), receiver("new", NEW_TOKEN)
 
 
 def config(*receivers: dict[str, Any], server: dict[str, Any] | None = None, **top: Any) -> str:
-    data: dict[str, Any] = {
-        "server": {"timezone": "UTC", "path_prefix": PREFIX, **(server or {})},
-        "delivery": {"shutdown_grace": "1s"},
-        "receivers": list(receivers),
-        "routes": [{"receivers": [r["name"] for r in receivers]}],
-        **top,
-    }
-    return yaml.safe_dump(data)
+    server = {"path_prefix": PREFIX, **(server or {})}
+    top = {"delivery": {"shutdown_grace": "1s"}, **top}
+    return yaml.safe_dump(config_data(*receivers, server=server, **top))
 
 
 async def until(check: Callable[[], Awaitable[bool]], what: str) -> None:
@@ -125,16 +120,7 @@ async def service(tmp_path: Path) -> AsyncIterator[Service]:
         loaded.config, config_source=loaded.source, redactor=Redactor(), cards=loaded.cards
     )
     reloader = Reloader(loaded_path(tmp_path), loaded, bridge.metrics, poll_seconds=POLL_SECONDS)
-    app = create_app(
-        loaded.config,
-        bridge=bridge,
-        reloader=reloader,
-        transport=httpx.ASGITransport(app=bots.app),
-    )
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ab") as client,
-    ):
+    async with running_app(loaded.config, bots, bridge=bridge, reloader=reloader) as client:
         yield Service(client, bots, volume, reloader)
 
 

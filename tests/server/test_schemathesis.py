@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -26,14 +25,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from app.config.load import parse_config
-from app.server.app import create_app
-from tests.fakes.chatbots import FakeBots
-from tests.support.bots import SECRETS, TOKENS, add_bot, webhook_url
-from tests.support.cards import CHAT_PLATFORMS
+from tests.support.app import service_app
+from tests.support.bots import fake_bots
+from tests.support.builders import bot_receivers, service_config
 from tests.support.profiles import examples
 
-RECEIVERS = [f"{platform}-ops" for platform in CHAT_PLATFORMS]
+RECEIVERS = [receiver["name"] for receiver in bot_receivers()]
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -54,28 +51,9 @@ ENDPOINTS = [
 ]
 
 
-def service_config() -> dict[str, Any]:
-    receivers = [
-        {
-            "name": name,
-            "platform": platform,
-            "webhook_url": webhook_url(platform, TOKENS[platform]),
-            "secret": SECRETS.get(platform),
-        }
-        for name, platform in zip(RECEIVERS, CHAT_PLATFORMS, strict=True)
-    ]
-    routes = [{"receivers": [r["name"] for r in receivers]}]
-    return {"server": {"timezone": "UTC"}, "receivers": receivers, "routes": routes}
-
-
 @pytest.fixture(scope="module")
 def schema() -> Iterator[schemathesis.BaseSchema]:
-    bots = FakeBots()
-    bots.set_rate_limits(False)
-    for platform in CHAT_PLATFORMS:
-        add_bot(bots, platform, TOKENS[platform])
-    config = parse_config(service_config(), environ={})
-    app = create_app(config, transport=httpx.ASGITransport(app=bots.app))
+    app = service_app(service_config(*bot_receivers()), fake_bots(rate_limits=False))
     loaded = schemathesis.openapi.from_asgi("/openapi.json", app)
     yield loaded
     # Stops the service's workers; schemathesis would otherwise leave them to interpreter exit.

@@ -9,34 +9,22 @@ from typing import Any
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from app.config.model import Limits
 from app.models import Alert
 from app.sources import InvalidPayload
 from app.sources.kube_eventer import parse_kube_eventer
+from tests.fakes.kube_eventer import default_body, go_quote
 from tests.support.paths import FIXTURES
 from tests.support.paths import ROOT as REPO_ROOT
+from tests.support.strategies import SINK_MESSAGES
 
 HERE = FIXTURES / "kube_eventer"
 TEMPLATE = REPO_ROOT / "deploy" / "kube-eventer" / "custom-body.tmpl"
 
-# sinks/webhook/webhook.go defaultBodyTemplate, with Python format fields for its actions.
-DEFAULT_BODY = (
-    '\n{{\n\t"EventType": "{type}",\n\t"EventKind": "{kind}",\n\t"EventReason": "{reason}",'
-    '\n\t"EventTime": "{time}",\n\t"EventMessage": "{message}"\n}}'
-)
-
 
 def fixture(name: str) -> bytes:
     return (HERE / name).read_bytes()
-
-
-def default_body(message: str = "m", time: str = "2024-11-12 16:17:43 +0800 CST") -> bytes:
-    body = DEFAULT_BODY.format(
-        type="Warning", kind="Pod", reason="BackOff", time=time, message=message
-    )
-    return body.encode()
 
 
 def only_alert(body: bytes) -> Alert:
@@ -351,50 +339,16 @@ def test_clips_a_too_long_message_and_keeps_the_event() -> None:
     assert alert.labels["reason"] == "BackOff"
 
 
-# Message text as the sink leaves it: every `"` deleted, everything else (\, newlines, tabs) raw.
-MESSAGES = st.text(max_size=200).map(lambda text: text.replace('"', ""))
-
-
 @settings(max_examples=200, deadline=None)
-@given(MESSAGES)
+@given(SINK_MESSAGES)
 def test_recovers_any_message_from_the_default_body_exactly(message: str) -> None:
     alert = only_alert(default_body(message=message))
 
     assert alert.annotations.get("message", "") == message
 
 
-_GO_SHORT_ESCAPES = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-    "\\": "\\\\",
-    '"': '\\"',
-}
-
-
-def go_quote(text: str) -> str:
-    """Go's strconv.Quote, which `printf "%q"` uses (str.isprintable is Go's unicode.IsPrint)."""
-    out = []
-    for char in text:
-        if char in _GO_SHORT_ESCAPES:
-            out.append(_GO_SHORT_ESCAPES[char])
-        elif char.isprintable():
-            out.append(char)
-        elif ord(char) < 0x20 or char == "\x7f":
-            out.append(f"\\x{ord(char):02x}")
-        elif ord(char) < 0x10000:
-            out.append(f"\\u{ord(char):04x}")
-        else:
-            out.append(f"\\U{ord(char):08x}")
-    return '"' + "".join(out) + '"'
-
-
 @settings(max_examples=200, deadline=None)
-@given(MESSAGES)
+@given(SINK_MESSAGES)
 def test_recovers_any_message_from_the_custom_body_exactly(message: str) -> None:
     body = fixture("custom-body.json").decode()
     body = re.sub(r'"message": ".*?",\n', lambda _: f'"message": {go_quote(message)},\n', body)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from app.config.model import Mentions, Receiver
@@ -72,6 +74,15 @@ def notification(*alerts: Alert, kind: str = "alert", **fields: Any) -> Notifica
         alerts=list(alerts),
         **fields,
     )
+
+
+def user_cards(cards_dir: Path, files: Mapping[str, str]) -> Path:
+    """Write user card templates (path below server.cards_dir → template) into `cards_dir`."""
+    for name, text in files.items():
+        path = cards_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return cards_dir
 
 
 def renderer(**fields: Any) -> Renderer:

@@ -22,7 +22,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -33,6 +32,8 @@ from typing import Literal
 from urllib.parse import quote
 
 import pytest
+
+from tests.support.launcher import free_port
 
 LOOPBACK = "127.0.0.1"
 SERVER_PROGRAMS = ("initdb", "pg_ctl", "postgres")
@@ -117,13 +118,6 @@ def require_bindir() -> Path:
         if shutil.which("runuser") is None:
             missing("running as root needs runuser (util-linux) to run PostgreSQL as postgres")
     return bindir
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # -- the server ---------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
-"""Renders kube-eventer's body template the way its webhook sink does (Go text/template over a
-core/v1 Event), for the few action forms custom-body.tmpl uses; any other action fails loudly."""
+"""kube-eventer's webhook bodies as its sink writes them: its default body (default_body), Go's
+`%q` quoting (go_quote, the one copy in tests/) and a body template rendered the way the sink
+does (Go text/template over a core/v1 Event), for the few action forms custom-body.tmpl uses;
+any other action fails loudly."""
 
 from __future__ import annotations
 
@@ -22,6 +24,22 @@ GO_ESCAPES = {
     "\\": "\\\\",
     '"': '\\"',
 }
+
+
+# sinks/webhook/webhook.go defaultBodyTemplate, with Python format fields for its actions.
+DEFAULT_BODY = (
+    '\n{{\n\t"EventType": "{type}",\n\t"EventKind": "{kind}",\n\t"EventReason": "{reason}",'
+    '\n\t"EventTime": "{time}",\n\t"EventMessage": "{message}"\n}}'
+)
+
+
+def default_body(message: str = "m", time: str = "2024-11-12 16:17:43 +0800 CST") -> bytes:
+    """The default template's body for a Warning BackOff of a Pod, `message` pasted in raw (the
+    sink deletes its `"` first: callers do that) and `time` as Go prints a time.Time."""
+    body = DEFAULT_BODY.format(
+        type="Warning", kind="Pod", reason="BackOff", time=time, message=message
+    )
+    return body.encode()
 
 
 def render_body(template: str, event: dict[str, Any]) -> str:
@@ -56,7 +74,7 @@ def go_quote(text: str) -> str:
             out.append(GO_ESCAPES[char])
         elif char.isprintable():
             out.append(char)
-        elif ord(char) < 0x80:
+        elif ord(char) < 0x20 or char == "\x7f":  # Go: r < ' ' || r == 0x7f
             out.append(f"\\x{ord(char):02x}")
         elif ord(char) < 0x10000:
             out.append(f"\\u{ord(char):04x}")
