@@ -274,3 +274,32 @@ async def test_status_and_metrics_never_show_secrets(service: MakeService) -> No
     everything = status.text + (await client.get("/metrics")).text
     for secret in [*TOKENS.values(), *SECRETS.values()]:
         assert secret not in everything
+
+
+def version_3_body() -> bytes:
+    """FIRING as Alertmanager before 0.10 sent it: version "3", no groupKey, no fingerprint."""
+    body = json.loads(FIRING)
+    body["version"] = "3"
+    del body["groupKey"]
+    for alert in body["alerts"]:
+        del alert["fingerprint"]
+    return json.dumps(body).encode()
+
+
+async def test_a_version_3_body_without_group_key_is_delivered_once(service: MakeService) -> None:
+    client, bots = await service()
+    first = await client.post("/alertmanager/feishu-ops", content=version_3_body())
+    assert (first.status_code, first.json()["duplicate"]) == (200, False), first.text
+    again = await client.post("/alertmanager/feishu-ops", content=version_3_body())
+    assert (again.status_code, again.json()["duplicate"]) == (200, True)  # an HA peer's copy
+    await bots.wait_for(lambda: len(bots.received) == 1, timeout=5)
+    assert "KubePodCrashLooping" in json.dumps(bots.received[0].body)
+
+
+async def test_an_unknown_alertmanager_version_gets_422_naming_the_field(
+    service: MakeService,
+) -> None:
+    client, bots = await service()
+    body = {**json.loads(FIRING), "version": "9"}
+    await expect_error(await client.post("/alertmanager", json=body), 422, "version")
+    assert bots.received == []
