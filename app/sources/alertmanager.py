@@ -160,8 +160,22 @@ def _to_alert(alert: AlertmanagerAlert) -> Alert:
 def parse_alertmanager(body: bytes, limits: Limits = DEFAULT_LIMITS) -> Notification:
     """The Notification in an Alertmanager webhook body, within `limits`; InvalidPayload (400,
     413 or 422) if there is none."""
+    return alertmanager_notification(load_json(body), limits)
+
+
+def alertmanager_notification(data: Any, limits: Limits) -> Notification:
+    """The Notification in a decoded Alertmanager webhook body; InvalidPayload (413 or 422)."""
     try:
-        data = json.loads(body)
+        payload = AlertmanagerPayload.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidPayload(describe_errors(exc), 422) from None
+    return enforce_limits(to_notification(payload), limits)
+
+
+def load_json(body: bytes) -> Any:
+    """`body` decoded; InvalidPayload (400) saying where when it is not JSON."""
+    try:
+        return json.loads(body)
     except json.JSONDecodeError as exc:
         raise InvalidPayload(
             f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", 400
@@ -170,11 +184,6 @@ def parse_alertmanager(body: bytes, limits: Limits = DEFAULT_LIMITS) -> Notifica
         raise InvalidPayload("body is not UTF-8 encoded JSON", 400) from None
     except (ValueError, RecursionError):  # json's int digit limit, or the recursion limit
         raise InvalidPayload("unreadable JSON: number too long or nesting too deep", 400) from None
-    try:
-        payload = AlertmanagerPayload.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidPayload(describe_errors(exc), 422) from None
-    return enforce_limits(to_notification(payload), limits)
 
 
 def describe_errors(exc: ValidationError) -> str:
