@@ -4,7 +4,8 @@
   every platform to messages the platform accepts: valid JSON within its size limit, mentioning
   nobody the receiver's config did not name, and accepted by the fake bot (signature, keyword,
   shape and size checked as the real platform does) when the real sender posts it.
-- Both parsers raise nothing but InvalidPayload whatever the bytes, and say why in one short line.
+- The parsers (Grafana's too) raise nothing but InvalidPayload whatever the bytes, and say why in
+  one short line.
 
 Each property runs a modest number of examples (40 per platform for rendering, which posts every
 message to the fake bot; 50-150 for the parsers): about 15 s in all on an idle machine.
@@ -37,6 +38,7 @@ from app.rendering.renderer import MAX_PARTS, Renderer
 from app.rendering.sandbox import message_strings
 from app.sources import InvalidPayload
 from app.sources.alertmanager import parse_alertmanager
+from app.sources.grafana import parse_alertmanager_or_grafana, parse_grafana
 from app.sources.kube_eventer import parse_kube_eventer
 from app.text import clean_text
 from tests.fakes.chatbots import FakeBots
@@ -48,6 +50,8 @@ PLATFORMS = ("feishu", "dingtalk", "wecom", "console")
 PARSERS: dict[str, Callable[..., Notification]] = {
     "alertmanager": parse_alertmanager,
     "kube-eventer": parse_kube_eventer,
+    "grafana": parse_grafana,
+    "alertmanager-or-grafana": parse_alertmanager_or_grafana,
 }
 GO_ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's endsAt of a firing alert
 # The generated times stay a few days inside datetime's range: the calendar's last day is
@@ -664,6 +668,7 @@ def test_parsers_raise_nothing_but_invalid_payload(
     [
         pytest.param(parse_alertmanager, id="alertmanager"),
         pytest.param(parse_kube_eventer, id="kube-eventer"),
+        pytest.param(parse_grafana, id="grafana"),
     ],
 )
 @settings(max_examples=examples(50), deadline=None)
