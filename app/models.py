@@ -32,6 +32,10 @@ class Alert:
     generator_url: str = ""
     fingerprint: str = ""  # Alertmanager fingerprint, or the Event UID for kube-eventer
     count: int = 1  # how often a kube-eventer event occurred; 1 for alerts
+    # Grafana's per-alert pages by name (silence, dashboard, panel, image), http(s) or dropped
+    # when shown; absent from other sources and from outbox rows written before Grafana support.
+    links: dict[str, str] = field(default_factory=dict)
+    value: str = ""  # the evaluated value as Grafana reports it, readable: "B=97.2, C=1"
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,11 @@ class AlertView:
     runbook_url: Trusted
     fingerprint: str
     count: int
+    value: str  # the evaluated value Grafana reports, "B=97.2, C=1"; "" from other sources
+    silence_url: Trusted  # Grafana's pages for the alert; "" when absent or not http(s)
+    dashboard_url: Trusted
+    panel_url: Trusted
+    image_url: Trusted
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +228,11 @@ def alert_view(alert: Alert, kind: str, skip: set[str], opts: CardOptions) -> Al
         runbook_url=_link(notes.get("runbook_url", ""), limit),
         fingerprint=alert.fingerprint,
         count=alert.count,
+        value=clip(one_line(alert.value), limit),
+        silence_url=_link(alert.links.get("silence", ""), limit),
+        dashboard_url=_link(alert.links.get("dashboard", ""), limit),
+        panel_url=_link(alert.links.get("panel", ""), limit),
+        image_url=_link(alert.links.get("image", ""), limit),
     )
 
 

@@ -1,4 +1,5 @@
-"""HTTP endpoints: /alertmanager[/{receiver}], /kube-eventer[/{receiver}], /status, /metrics.
+"""HTTP endpoints: /alertmanager[/{receiver}], /grafana[/{receiver}], /kube-eventer[/{receiver}],
+/status, /metrics. /alertmanager also reads a Grafana body, so Grafana may point at either.
 
 Answers: 200 once everything is queued; 4xx only for input a retry cannot fix (400 malformed,
 401 credentials, 404 receiver, 408 body not all sent within server.read_timeout_seconds, 413 too
@@ -32,11 +33,12 @@ from app.server.schema import (
     RefusalAnswer,
     alertmanager_body,
     answers,
+    grafana_body,
     kube_eventer_body,
 )
 from app.server.status import status_report
 from app.sources import InvalidPayload
-from app.sources.alertmanager import parse_alertmanager
+from app.sources.grafana import parse_alertmanager_or_grafana, parse_grafana
 from app.sources.kube_eventer import parse_kube_eventer
 
 log = logging.getLogger("alertbridge.api")
@@ -147,6 +149,7 @@ def refuse(bridge: Bridge, source: str, status: int, message: str) -> JSONRespon
 # The handlers read the body as raw bytes (to enforce the size limit while reading, and to parse
 # kube-eventer's invalid JSON leniently), so FastAPI cannot see it: openapi_extra documents it.
 ALERTMANAGER_BODY = alertmanager_body()
+GRAFANA_BODY = grafana_body()
 KUBE_EVENTER_BODY = kube_eventer_body()
 
 
@@ -155,13 +158,21 @@ def inbound_router() -> APIRouter:
 
     @router.post("/alertmanager", openapi_extra=ALERTMANAGER_BODY)
     async def alertmanager(request: Request) -> Response:
-        return await receive(request, "alertmanager", parse_alertmanager, None)
+        return await receive(request, "alertmanager", parse_alertmanager_or_grafana, None)
 
     @router.post(
         "/alertmanager/{receiver}", responses=answers(404), openapi_extra=ALERTMANAGER_BODY
     )
     async def alertmanager_to(request: Request, receiver: str) -> Response:
-        return await receive(request, "alertmanager", parse_alertmanager, receiver)
+        return await receive(request, "alertmanager", parse_alertmanager_or_grafana, receiver)
+
+    @router.post("/grafana", openapi_extra=GRAFANA_BODY)
+    async def grafana(request: Request) -> Response:
+        return await receive(request, "grafana", parse_grafana, None)
+
+    @router.post("/grafana/{receiver}", responses=answers(404), openapi_extra=GRAFANA_BODY)
+    async def grafana_to(request: Request, receiver: str) -> Response:
+        return await receive(request, "grafana", parse_grafana, receiver)
 
     # kube-eventer's webhook sink sends GET unless told method=POST, with its options in the query.
     # One route per method: one route with both would give both one operationId in the schema.

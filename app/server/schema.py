@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.sources.alertmanager import AlertmanagerPayload
+from app.sources.grafana import GrafanaPayload, LegacyPayload
 
 # Where pydantic's JSON schemas point their references to nested models.
 DEFS_REF = "#/$defs/"
@@ -58,10 +59,34 @@ def answers(*refused: int) -> dict[int | str, dict[str, Any]]:
 
 
 def alertmanager_body() -> dict[str, Any]:
-    """`openapi_extra` for the Alertmanager routes: the webhook payload model as request body."""
-    schema = AlertmanagerPayload.model_json_schema()
-    inlined = inline_defs(schema, schema.pop("$defs", {}))
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": inlined}}}}
+    """`openapi_extra` for the Alertmanager routes: the webhook payload model as request body.
+    A Grafana body sent there is read as on /grafana; it is recognised by its fields."""
+    return json_body(
+        model_schema(AlertmanagerPayload),
+        "Alertmanager's webhook body (version 4, or 3 without groupKey); a Grafana Alerting"
+        " webhook body (version 1 with orgId/state/title, or the legacy one) is accepted too.",
+    )
+
+
+def grafana_body() -> dict[str, Any]:
+    """`openapi_extra` for the Grafana routes: Grafana Alerting's webhook body or the legacy one."""
+    variants = [model_schema(GrafanaPayload), model_schema(LegacyPayload)]
+    return json_body(
+        {"anyOf": variants},
+        "Grafana Alerting's webhook contact point body (version 1), or the legacy alerting"
+        " webhook body of Grafana 8 and before (ruleName, ruleUrl, evalMatches, state).",
+    )
+
+
+def model_schema(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema()
+    inlined: dict[str, Any] = inline_defs(schema, schema.pop("$defs", {}))
+    return inlined
+
+
+def json_body(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    content = {"application/json": {"schema": schema}}
+    return {"requestBody": {"required": True, "description": description, "content": content}}
 
 
 def kube_eventer_body() -> dict[str, Any]:

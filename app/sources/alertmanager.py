@@ -1,4 +1,5 @@
-"""Alertmanager's webhook payload (version 4): pydantic models and their mapping to Notification.
+"""Alertmanager's webhook payload (version 4, and version 3 of Alertmanager before 0.10, which has
+no groupKey): pydantic models and their mapping to Notification.
 
 Facts the models encode are in shared/reference/inbound-payloads.md §1 (notify/webhook/webhook.go,
 template/template.go); unknown and newer fields (notification_reason, routeLabels) are ignored.
@@ -27,7 +28,7 @@ from app.models import Alert, Notification, Status
 from app.sources import InvalidPayload
 from app.sources.limits import DEFAULT_LIMITS, enforce_limits
 
-SUPPORTED_VERSION = "4"
+SUPPORTED_VERSIONS = ("3", "4")
 # How many validation errors one 422 message lists; the rest are counted, not spelled out.
 MAX_REPORTED_ERRORS = 5
 # Field names in a 422 reason come from the body (label names): shown escaped and clipped.
@@ -99,10 +100,10 @@ class AlertmanagerPayload(_Model):
     @field_validator("version", mode="before")
     @classmethod
     def _check_version(cls, value: Any) -> Any:
-        if value is not None and str(value) != SUPPORTED_VERSION:
+        if value is not None and str(value) not in SUPPORTED_VERSIONS:
             raise PydanticCustomError(
                 "unsupported_version",
-                "Unsupported webhook version {version}; alertbridge understands version 4",
+                "Unsupported webhook version {version}; alertbridge understands versions 3 and 4",
                 {"version": _shown(repr(value))},
             )
         return None if value is None else str(value)
@@ -124,13 +125,24 @@ def to_notification(payload: AlertmanagerPayload) -> Notification:
         status=payload.status or derived,
         alerts=alerts,
         receiver=payload.receiver,
-        group_key=payload.group_key,
+        group_key=payload.group_key or group_key_of(payload.group_labels),
         group_labels=dict(payload.group_labels),
         common_labels=dict(payload.common_labels),
         common_annotations=dict(payload.common_annotations),
         external_url=payload.external_url,
         truncated_alerts=payload.truncated_alerts,
     )
+
+
+def group_key_of(group_labels: dict[str, str]) -> str:
+    """The key Alertmanager gives a group, `{}:{a="1", b="2"}` (a route key, then the group
+    labels sorted as prometheus/common's LabelSet.String() prints them), for bodies without one
+    (version 3): HA peers derive the same key, so their duplicates still collapse. json.dumps
+    stands in for Go's strconv.Quote; they differ only on rare control characters."""
+    pairs = sorted(
+        f"{name}={json.dumps(value, ensure_ascii=False)}" for name, value in group_labels.items()
+    )
+    return "{}:{" + ", ".join(pairs) + "}"
 
 
 def _to_alert(alert: AlertmanagerAlert) -> Alert:
@@ -148,8 +160,22 @@ def _to_alert(alert: AlertmanagerAlert) -> Alert:
 def parse_alertmanager(body: bytes, limits: Limits = DEFAULT_LIMITS) -> Notification:
     """The Notification in an Alertmanager webhook body, within `limits`; InvalidPayload (400,
     413 or 422) if there is none."""
+    return alertmanager_notification(load_json(body), limits)
+
+
+def alertmanager_notification(data: Any, limits: Limits) -> Notification:
+    """The Notification in a decoded Alertmanager webhook body; InvalidPayload (413 or 422)."""
     try:
-        data = json.loads(body)
+        payload = AlertmanagerPayload.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidPayload(describe_errors(exc), 422) from None
+    return enforce_limits(to_notification(payload), limits)
+
+
+def load_json(body: bytes) -> Any:
+    """`body` decoded; InvalidPayload (400) saying where when it is not JSON."""
+    try:
+        return json.loads(body)
     except json.JSONDecodeError as exc:
         raise InvalidPayload(
             f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", 400
@@ -158,11 +184,6 @@ def parse_alertmanager(body: bytes, limits: Limits = DEFAULT_LIMITS) -> Notifica
         raise InvalidPayload("body is not UTF-8 encoded JSON", 400) from None
     except (ValueError, RecursionError):  # json's int digit limit, or the recursion limit
         raise InvalidPayload("unreadable JSON: number too long or nesting too deep", 400) from None
-    try:
-        payload = AlertmanagerPayload.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidPayload(describe_errors(exc), 422) from None
-    return enforce_limits(to_notification(payload), limits)
 
 
 def describe_errors(exc: ValidationError) -> str:

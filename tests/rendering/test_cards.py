@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -346,3 +347,53 @@ def test_drops_links_that_are_not_http(platform: str) -> None:
 def test_escapes_parentheses_in_markdown_link_targets() -> None:
     text = text_of(render_one("dingtalk", alert(generator_url="http://p.example/a)b(c")))
     assert "(http://p.example/a%29b%28c)" in text
+
+
+def grafana_alert(**links: str) -> Alert:
+    return replace(
+        alert("High memory usage", annotations={"description": "zone us-1"}),
+        value="B=44.2394, C=1",
+        links={
+            "silence": "https://grafana.example/alerting/silence/new?matcher=team%3Dblue",
+            "dashboard": "https://grafana.example/d/abc?orgId=1",
+            "panel": "https://grafana.example/d/abc?orgId=1&viewPanel=4",
+            **links,
+        },
+    )
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_grafana_alerts_show_their_value_after_the_summary_and_link_their_pages(
+    platform: str,
+) -> None:
+    text = text_of(render_one(platform, grafana_alert()))
+
+    assert "B=44.2394, C=1" in text
+    assert (
+        text.index("High memory usage summary") < text.index("B=44.2394") < text.index("zone us-1")
+    )
+    for url in (
+        "https://grafana.example/alerting/silence/new?matcher=team%3Dblue",
+        "https://grafana.example/d/abc?orgId=1",
+        "https://grafana.example/d/abc?orgId=1&viewPanel=4",
+    ):
+        assert url in text
+    if platform != "console":
+        assert all(label in text for label in ("Silence", "Dashboard", "Panel"))
+
+
+def test_grafana_links_are_feishu_buttons() -> None:
+    card = render_one("feishu", grafana_alert())["card"]
+    buttons = [b for e in card["elements"] if e["tag"] == "action" for b in e["actions"]]
+    labels = [b["text"]["content"] for b in buttons]
+    assert labels[:4] == ["Source", "Silence", "Dashboard", "Panel"]
+
+
+@pytest.mark.parametrize("platform", CHAT_PLATFORMS)
+def test_drops_grafana_links_that_are_not_http(platform: str) -> None:
+    item = grafana_alert(silence="javascript:alert(1)", image="data:text/html,x")
+    text = text_of(render_one(platform, item))
+    assert "javascript" not in text
+    assert "data:text" not in text
+    assert "Silence" not in text
+    assert "https://grafana.example/d/abc?orgId=1" in text

@@ -248,3 +248,94 @@ async def test_status_and_metrics_never_show_secrets(service: MakeService) -> No
     everything = status.text + (await client.get("/metrics")).text
     for secret in [*TOKENS.values(), *SECRETS.values()]:
         assert secret not in everything
+
+
+def version_3_body() -> bytes:
+    """FIRING as Alertmanager before 0.10 sent it: version "3", no groupKey, no fingerprint."""
+    body = json.loads(FIRING)
+    body["version"] = "3"
+    del body["groupKey"]
+    for alert in body["alerts"]:
+        del alert["fingerprint"]
+    return json.dumps(body).encode()
+
+
+async def test_a_version_3_body_without_group_key_is_delivered_once(service: MakeService) -> None:
+    client, bots = await service()
+    first = await client.post("/alertmanager/feishu-ops", content=version_3_body())
+    assert (first.status_code, first.json()["duplicate"]) == (200, False), first.text
+    again = await client.post("/alertmanager/feishu-ops", content=version_3_body())
+    assert (again.status_code, again.json()["duplicate"]) == (200, True)  # an HA peer's copy
+    await bots.wait_for(lambda: len(bots.received) == 1, timeout=5)
+    assert "KubePodCrashLooping" in json.dumps(bots.received[0].body)
+
+
+async def test_an_unknown_alertmanager_version_gets_422_naming_the_field(
+    service: MakeService,
+) -> None:
+    client, bots = await service()
+    body = {**json.loads(FIRING), "version": "9"}
+    await expect_error(await client.post("/alertmanager", json=body), 422, "version")
+    assert bots.received == []
+
+
+GRAFANA = {
+    name: (FIXTURES / "grafana" / f"{name}.json").read_bytes()
+    for name in ("firing", "resolved", "test-notification", "legacy")
+}
+
+
+@pytest.mark.parametrize("route", ["grafana", "alertmanager"])
+@pytest.mark.parametrize("name", list(GRAFANA))
+async def test_grafana_bodies_reach_the_bots_through_either_route(
+    service: MakeService, route: str, name: str
+) -> None:
+    client, bots = await service()
+    response = await client.post(f"/{route}/dingtalk-ops", content=GRAFANA[name])
+    assert response.status_code == 200, response.text
+    assert response.json()["receivers"] == ["dingtalk-ops"]
+    await bots.wait_for(lambda: len(bots.received) == 1, timeout=5)
+    text = bots.received[0].body["markdown"]["text"]
+    body = json.loads(GRAFANA[name])
+    alertname = body["alerts"][0]["labels"]["alertname"] if "alerts" in body else body["ruleName"]
+    assert alertname in text
+    value, link = {
+        "firing": ("B=44.2394, C=1", "[Silence](https://play.grafana.org/alerting/silence/new?"),
+        "resolved": ("B=12.5, C=0", "[Panel](https://play.grafana.org/d/a1b2c3d4?"),
+        "test-notification": ("foo{instance=bar}=10", "[Silence](http://localhost:3000/"),
+        "legacy": ("High value=100, Higher Value=200", "[Image](http://grafana.org/assets/"),
+    }[name]
+    assert f"**Value** {value}" in text.replace("\\", "")  # DingTalk markdown escapes _{}
+    assert link in text
+
+
+async def test_grafana_ha_copies_are_queued_once(service: MakeService) -> None:
+    client, bots = await service()
+    first = await client.post("/grafana/wecom-ops", content=GRAFANA["firing"])
+    again = await client.post("/alertmanager/wecom-ops", content=GRAFANA["firing"])
+    assert [first.json()["duplicate"], again.json()["duplicate"]] == [False, True]
+    resolved = await client.post("/grafana/wecom-ops", content=GRAFANA["resolved"])
+    assert resolved.json()["duplicate"] is False
+    await bots.wait_for(lambda: len(bots.received) == 2, timeout=5)
+
+
+async def test_grafana_routes_take_the_same_credentials_limits_and_receivers(
+    service: MakeService,
+) -> None:
+    client, bots = await service(
+        limits={"alerts_per_notification": 1}, auth={"bearer_token": BEARER}
+    )
+    await expect_error(await client.post("/grafana", content=GRAFANA["legacy"]), 401, "credentials")
+    headers = {"Authorization": f"Bearer {BEARER}"}
+    firing = await client.post("/grafana", content=GRAFANA["firing"], headers=headers)
+    await expect_error(firing, 413, "limits.alerts_per_notification")
+    await expect_error(
+        await client.post("/grafana/nope", content=b"{}", headers=headers), 404, "nope"
+    )
+    wrong = {**json.loads(GRAFANA["resolved"]), "version": "9"}
+    await expect_error(await client.post("/grafana", json=wrong, headers=headers), 422, "version")
+    legacy = await client.post("/grafana", content=GRAFANA["legacy"], headers=headers)
+    assert legacy.status_code == 200, legacy.text
+    metrics = (await client.get("/metrics")).text
+    assert 'rejected_total{source="grafana",status="413"} 1.0' in metrics
+    await bots.wait_for(lambda: len(bots.received) == 3, timeout=5)

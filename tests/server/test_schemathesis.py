@@ -42,6 +42,8 @@ CHECKS = [
 ENDPOINTS = [
     ("POST", "/alertmanager"),
     ("POST", "/alertmanager/{receiver}"),
+    ("POST", "/grafana"),
+    ("POST", "/grafana/{receiver}"),
     ("GET", "/kube-eventer"),
     ("POST", "/kube-eventer"),
     ("GET", "/kube-eventer/{receiver}"),

@@ -103,10 +103,25 @@ def test_undoes_regexp_quotemeta_on_the_receiver(escaped: str, receiver: str) ->
 def test_derives_the_group_status_and_defaults_when_optional_fields_are_absent() -> None:
     n = parse_alertmanager(encode({"alerts": [{"status": "resolved", "labels": {}}]}))
 
-    assert (n.status, n.receiver, n.group_key, n.truncated_alerts) == ("resolved", "", "", 0)
+    assert (n.status, n.receiver, n.group_key, n.truncated_alerts) == ("resolved", "", "{}:{}", 0)
     assert n.alerts[0].annotations == {}
     assert n.alerts[0].starts_at is None
     assert n.alerts[0].ends_at is None
+
+
+def test_reads_a_version_3_body_without_group_key_deriving_the_key_as_alertmanager_does() -> None:
+    body = minimal(version="3", groupLabels={"namespace": "shop", "alertname": 'say "hi"'})
+
+    n = parse_alertmanager(encode(body))
+
+    assert n.group_key == '{}:{alertname="say \\"hi\\"", namespace="shop"}'
+    assert n.alerts[0].labels == {"alertname": "Test"}
+
+
+def test_keeps_a_group_key_the_body_gives() -> None:
+    body = minimal(version="3", groupKey='{}/{}:{a="1"}', groupLabels={"b": "2"})
+
+    assert parse_alertmanager(encode(body)).group_key == '{}/{}:{a="1"}'
 
 
 def test_treats_null_maps_as_empty() -> None:
@@ -157,7 +172,8 @@ def _with_alert(**fields: Any) -> dict[str, Any]:
             "alerts.0.status: Input should be 'firing' or 'resolved'",
         ),
         ({"version": "4", "status": "firing"}, "alerts: Field required"),
-        (minimal(version="3"), "version: Unsupported webhook version '3'"),
+        (minimal(version="9"), "version: Unsupported webhook version '9'"),
+        (minimal(version=4.0), "version: Unsupported webhook version 4.0"),
         (minimal(alerts={"status": "firing"}), "alerts: Input should be a valid list"),
         (minimal(alerts=[{"labels": {}}]), "alerts.0.status: Field required"),
         (minimal(alerts=[{"status": "firing"}]), "alerts.0.labels: Field required"),
@@ -173,7 +189,8 @@ def _with_alert(**fields: Any) -> dict[str, Any]:
     ids=[
         "alert-status-pending",
         "alerts-missing",
-        "version-3",
+        "version-9",
+        "version-float",
         "alerts-not-a-list",
         "alert-status-missing",
         "alert-labels-missing",

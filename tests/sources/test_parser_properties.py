@@ -19,10 +19,12 @@ from hypothesis import strategies as st
 from app.models import Notification
 from app.sources import InvalidPayload
 from app.sources.alertmanager import parse_alertmanager
+from app.sources.grafana import parse_grafana
 from app.sources.kube_eventer import parse_kube_eventer
 from tests.fakes.kube_eventer import default_body
 from tests.support.profiles import examples
 from tests.support.strategies import (
+    JSON_VALUES,
     PARSERS,
     SINK_MESSAGES,
     TIMESTAMP,
@@ -30,11 +32,6 @@ from tests.support.strategies import (
     kube_eventer_bodies,
 )
 
-JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children),
-    max_leaves=12,
-)
 MALFORMED = st.sampled_from(
     [
         b"",
@@ -169,6 +166,7 @@ def test_parsers_raise_nothing_but_invalid_payload(
     [
         pytest.param(parse_alertmanager, id="alertmanager"),
         pytest.param(parse_kube_eventer, id="kube-eventer"),
+        pytest.param(parse_grafana, id="grafana"),
     ],
 )
 @settings(max_examples=examples(50), deadline=None)

@@ -17,12 +17,15 @@ from hypothesis import strategies as st
 from app.config.model import Limits
 from app.models import Notification
 from app.sources.alertmanager import parse_alertmanager
+from app.sources.grafana import parse_alertmanager_or_grafana, parse_grafana
 from app.sources.kube_eventer import parse_kube_eventer
 from tests.fakes.kube_eventer import default_body
 
 PARSERS: dict[str, Callable[..., Notification]] = {
     "alertmanager": parse_alertmanager,
     "kube-eventer": parse_kube_eventer,
+    "grafana": parse_grafana,
+    "alertmanager-or-grafana": parse_alertmanager_or_grafana,
 }
 
 GO_ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's endsAt of a firing alert
@@ -317,3 +320,9 @@ def kube_eventer_bodies(draw: st.DrawFn, max_events: int = 300) -> Body:
 # Message text as kube-eventer's sink leaves it: every `"` deleted, everything else (\, newlines,
 # tabs) raw.
 SINK_MESSAGES = st.text(max_size=200).map(lambda text: text.replace('"', ""))
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children),
+    max_leaves=12,
+)
