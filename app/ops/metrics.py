@@ -6,13 +6,27 @@ or secret.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import platform
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+
+from app import __version__
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        # process_cpu_seconds_total, process_resident_memory_bytes, open fds...: what every
+        # Prometheus exporter has, so the usual dashboards and alerts work on alertbridge too.
+        ProcessCollector(registry=r)
+        self.build_info = Gauge(
+            "alertbridge_build_info",
+            "Always 1; the labels say which alertbridge and Python run.",
+            ["version", "python"],
+            registry=r,
+        )
+        self.build_info.labels(__version__, platform.python_version()).set(1)
         self.received = Counter(
             "alertbridge_notifications_received_total",
             "Inbound notifications accepted, by source.",
