@@ -26,6 +26,7 @@ from app.outbox.sqlite import SqliteOutbox
 from app.platforms import PLATFORMS
 from app.rendering.digest import DigestRenderer
 from app.rendering.renderer import Renderer
+from app.rendering.silence import SilenceLinks
 
 log = logging.getLogger("alertbridge")
 
@@ -70,6 +71,7 @@ class Bridge:
             cards=cards,
             alertmanager_url=server.alertmanager_url,
             on_template_error=self.template_failed,
+            silence_links=SilenceLinks.of(server),
         )
         self.outbox: Outbox = outbox or open_outbox(config, ":memory:", clock)
         self.dedup = Deduplicator(config.dedup, self.outbox, clock)

@@ -22,8 +22,9 @@ from app.rendering.context import CardOptions, CardPart, CardViews, card_title
 from app.rendering.fallback import fallback_message
 from app.rendering.mentions import dynamic_mentions, static_mentions
 from app.rendering.sandbox import card_environment, render_message
+from app.rendering.silence import SilenceLinks
 from app.rendering.split import Line, SplitSizes, largest_fitting
-from app.text import clean_text, clip, safe_url
+from app.text import Trusted, clean_text, clip, safe_url
 
 log = logging.getLogger("alertbridge.render")
 
@@ -78,12 +79,14 @@ class Renderer:
         alertmanager_url: str = "",
         on_template_error: Callable[[str, str], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        silence_links: SilenceLinks | None = None,
     ) -> None:
         """The user's cards are `cards` (name relative to cards_dir → text) when given: the
         version a config load checked (app/config_files.py), so a file changed after it is not
         used before it is checked too. Else they are read from `cards_dir` when first used."""
         self.zone = ZoneInfo(timezone)
         self.alertmanager_url = alertmanager_url
+        self.silence_links = silence_links
         self.on_template_error = on_template_error
         self.clock = clock
         builtin: BaseLoader = FileSystemLoader(builtin_cards_dir())
@@ -156,11 +159,21 @@ class _Job:
         )
         url = safe_url(notification.external_url) or safe_url(renderer.alertmanager_url)
         self.alertmanager_url = url
+        self.silence_link = self.silence_link_of(notification)
         self.views: dict[int | None, CardViews] = {}
         # Planning asks for the same card more than once (a probe is often the final part).
         self.cards: dict[CardKey, Card] = {}
         # The part count that size probes print (see plan).
         self.probe_parts = MAX_PARTS
+
+    def silence_link_of(self, notification: Notification) -> Trusted:
+        """For firing alerts: a signed link silencing what they all share (the common labels;
+        for a one-alert card, that alert's labels)."""
+        links = self.renderer.silence_links
+        labels = notification.common_labels
+        if links is None or notification.kind != "alert" or not notification.firing or not labels:
+            return Trusted("")
+        return safe_url(links.link(self.receiver.name, labels))
 
     def run(self) -> list[Rendered]:
         truncated = self.notification.truncated_alerts
@@ -201,6 +214,7 @@ class _Job:
                 options,
                 alertmanager_url=self.alertmanager_url,
                 keyword=self.keyword,
+                silence_link=self.silence_link,
             )
         return self.views[chars]
 
