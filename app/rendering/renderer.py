@@ -131,6 +131,14 @@ class Renderer:
         """`render`, with the alerts each message accounts for."""
         return _Job(self, receiver, notification).run()
 
+    def preview(
+        self, receiver: Receiver, notification: Notification
+    ) -> tuple[list[Message], list[str]]:
+        """`render`, and the errors of the templates that failed on the way (the console's
+        preview shows them; the service only logs them)."""
+        job = _Job(self, receiver, notification)
+        return [part.message for part in job.run()], job.errors
+
 
 class _Job:
     """One render call: plans the parts, and steps down the fallbacks when a template fails.
@@ -165,6 +173,7 @@ class _Job:
         self.cards: dict[CardKey, Card] = {}
         # The part count that size probes print (see plan).
         self.probe_parts = MAX_PARTS
+        self.errors: list[str] = []  # "template: reason" of each template that failed
 
     def silence_link_of(self, notification: Notification) -> Trusted:
         """For firing alerts: a signed link silencing what they all share (the common labels;
@@ -241,6 +250,9 @@ class _Job:
         return None
 
     def failed(self, exc: Exception) -> None:
+        self.errors.append(
+            f"{self.template}: {clip(f'{type(exc).__name__}: {exc}', ERROR_TEXT_CHARS)}"
+        )
         self.envs.pop(0)
         self.cards.clear()  # rendered by the template that just failed
         instead = "the built-in card" if self.envs else "a plain text message"
