@@ -7,6 +7,7 @@ expired token gets a 4xx page.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 from datetime import UTC, datetime, timedelta
@@ -48,7 +49,7 @@ def nonce(keys: ConsoleKeys, token: str, issued: int) -> str:
 def check_nonce(keys: ConsoleKeys, token: str, given: str, now: float) -> None:
     issued, _, _ = given.partition(".")
     fresh = issued.isdigit() and 0 <= now - int(issued) <= NONCE_LIFETIME_SECONDS
-    if not fresh or given != nonce(keys, token, int(issued)):
+    if not fresh or not hmac.compare_digest(given, nonce(keys, token, int(issued))):
         raise Denied(403, "this confirm form is stale or was not ours: open the link again")
 
 
