@@ -5,9 +5,11 @@ nothing and bad tokens refused, and no secret on any page."""
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -174,3 +176,46 @@ async def test_a_silence_link_get_only_asks_and_bad_tokens_are_refused() -> None
         assert no_nonce.status_code == 403
         metric = bridge_of(client).metrics.silences_created.labels("feishu-ops")
         assert metric._value.get() == 0
+
+
+async def test_a_secret_inside_a_pasted_payload_is_masked_on_the_page() -> None:
+    leaky = {
+        "version": "4",
+        "status": "firing",
+        "receiver": "x",
+        "groupKey": "{}:{}",
+        "groupLabels": {},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://am:9093",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {"alertname": "Leaky"},
+                "annotations": {"summary": f"token {TOKENS['feishu']} and {LINK_SECRET}"},
+                "startsAt": "2026-12-04T10:00:00Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+            }
+        ],
+    }
+    async with console() as client:
+        token = csrf_of((await client.get("/ui/preview", headers=AUTH)).text)
+        form = {"csrf": token, "receiver": "feishu-ops", "source": "payload"}
+        page = await client.post(
+            "/ui/preview", headers=AUTH, data={**form, "payload": json.dumps(leaky)}
+        )
+        assert "Leaky" in page.text
+        assert "token *** and ***" in page.text
+        assert_no_secret(page.text)
+
+
+async def test_preview_shows_a_template_error_and_the_fallback(tmp_path: Path) -> None:
+    broken = tmp_path / "feishu" / "alert.json.j2"
+    broken.parent.mkdir()
+    broken.write_text("{{ no_such_function() }}", encoding="utf-8")
+    async with console(cards_dir=str(tmp_path)) as client:
+        token = csrf_of((await client.get("/ui/preview", headers=AUTH)).text)
+        form = {"csrf": token, "receiver": "feishu-ops", "source": "alert", "payload": ""}
+        page = await client.post("/ui/preview", headers=AUTH, data=form)
+        assert "Template error: feishu/alert.json.j2: UndefinedError" in page.text
+        assert 'class="card"' in page.text  # the built-in card stood in
