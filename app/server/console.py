@@ -36,6 +36,15 @@ STYLESHEET = (HERE / "static" / "console.css").read_text(encoding="utf-8")
 # Messages read per receiver page, per state: enough to group a backlog by alertname.
 LISTED_MESSAGES = 1000
 LEASE_NOTE = "single instance (SQLite outbox): this process sends for every receiver"
+# Nothing but our own stylesheet loads, no page may be framed (the action buttons cannot be
+# clicked through another site's overlay), and a silence link's token is never sent onward.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
 
 
 def moment(timestamp: float | None) -> str:
@@ -56,7 +65,7 @@ def page(request: Request, name: str, status: int = 200, **context: Any) -> HTML
     page (an error text, a label) shows as ***."""
     bridge: Bridge = request.app.state.bridge
     html = TEMPLATES.get_template(name).render(**context)
-    return HTMLResponse(bridge.redactor.scrub(html), status_code=status)
+    return HTMLResponse(bridge.redactor.scrub(html), status_code=status, headers=PAGE_HEADERS)
 
 
 def denied_page(request: Request, denied: Denied) -> Response:
@@ -216,14 +225,16 @@ async def act(request: Request, who: Viewer) -> Response:
     return RedirectResponse(f"{prefix}/ui/receivers/{name}?notice={notice}", status_code=303)
 
 
-async def stylesheet(request: Request, who: Viewer) -> Response:
+async def stylesheet() -> Response:
+    """Open to all: it holds nothing secret, and a silence page opened without the console's
+    login (from a phone) must not meet a login prompt for its stylesheet."""
     return Response(STYLESHEET, media_type="text/css", headers={"Cache-Control": "max-age=300"})
 
 
 def console_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
     router.add_api_route("/ui/", guarded(overview), methods=["GET"])
-    router.add_api_route("/ui/console.css", guarded(stylesheet), methods=["GET"])
+    router.add_api_route("/ui/console.css", stylesheet, methods=["GET"])
     router.add_api_route("/ui/receivers/{name}", guarded(receiver_page), methods=["GET"])
     router.add_api_route("/ui/receivers/{name}/{action}", guarded(act), methods=["POST"])
 

@@ -80,6 +80,8 @@ async def test_with_credentials_every_page_asks_for_them() -> None:
                 assert answer.headers["www-authenticate"].startswith("Basic realm=")
         page = await client.get("/ui/", headers=AUTH)
         assert page.status_code == 200
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert (await client.get("/ui/console.css")).status_code == 200  # nothing secret in it
         for name in ("feishu-ops", "dingtalk-ops", "wecom-ops"):
             assert name in page.text
         assert_no_secret(page.text)
