@@ -12,7 +12,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -41,16 +41,16 @@ PUBLIC_URL = "http://alertbridge.invalid"
 SHOTS = Path("/tmp/console-shots")
 
 
-def require(path: str, what: str) -> None:
-    """Skip without `path`, except under CI=true, where its absence fails the test."""
-    if shutil.which(path) is not None:
-        return
-    reason = f"{what} is not installed (Debian: apt-get install chromium chromium-driver)"
-    if what == "prometheus-alertmanager":
-        reason = f"{what} is not installed (Debian: apt-get install prometheus-alertmanager)"
+def missing(reason: str) -> NoReturn:
+    """Skip, except under CI=true, where a missing part of the browser tests fails them."""
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason}; CI=true requires the browser tests to run", pytrace=False)
     pytest.skip(reason)
+
+
+def require(path: str, package: str) -> None:
+    if shutil.which(path) is None:
+        missing(f"{path} is not installed (Debian: apt-get install {package})")
 
 
 @dataclass
@@ -115,8 +115,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture(scope="module")
 def browser(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A Chromium logged in to the console: every request carries the basic credentials."""
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service as DriverService
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service as DriverService
+    except ImportError:
+        missing("selenium is not installed (pip install -e '.[test]')")
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
