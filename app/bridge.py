@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import httpx
 
 from app.config.model import Config
 from app.delivery.storm import StormControl
-from app.delivery.worker import Worker, stop_workers
+from app.delivery.worker import Delivery, Worker, stop_workers
 from app.intake.accept import Accepted, Intake
 from app.intake.dedup import Deduplicator
 from app.intake.heartbeat import HeartbeatMonitor
@@ -84,6 +85,8 @@ class Bridge:
             )
         self.intake = Intake(config, self.outbox, self.metrics, self.dedup, self.heartbeat)
         self.workers: dict[str, Worker] = {}
+        # Each receiver's recent deliveries (the console's), handed on by a reload.
+        self.recent: dict[str, deque[Delivery]] = {}
         self.heartbeat_task: asyncio.Task[None] | None = None
 
     def template_failed(self, platform: str, template: str) -> None:
@@ -120,6 +123,8 @@ class Bridge:
                 max_age_seconds=self.config.delivery.max_age,
                 storm=StormControl(storm.max_delay, digest) if storm.enabled else None,
             )
+            if receiver.name in self.recent:
+                worker.recent = self.recent[receiver.name]
             self.workers[receiver.name] = worker
             worker.start()
         if self.heartbeat is not None:
@@ -137,8 +142,9 @@ class Bridge:
         self, config: Config, config_source: str, cards: Mapping[str, str] | None
     ) -> Bridge:
         """The bridge for a reloaded config: the same outbox (queued messages carry over),
-        metrics, redactor and clock. Not started; app/reload.py swaps it in."""
-        return Bridge(
+        metrics, redactor and clock, and the receivers' recent deliveries. Not started;
+        app/reload.py swaps it in."""
+        bridge = Bridge(
             config,
             config_source=config_source,
             metrics=self.metrics,
@@ -147,3 +153,5 @@ class Bridge:
             clock=self.clock,
             cards=cards,
         )
+        bridge.recent = {name: worker.recent for name, worker in self.workers.items()}
+        return bridge
