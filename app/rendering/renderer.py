@@ -134,9 +134,10 @@ class Renderer:
     def preview(
         self, receiver: Receiver, notification: Notification
     ) -> tuple[list[Message], list[str]]:
-        """`render`, and the errors of the templates that failed on the way (the console's
-        preview shows them; the service only logs them)."""
-        job = _Job(self, receiver, notification)
+        """`render`, and the errors of the templates that failed on the way, which the
+        console's preview shows instead of logging and counting them (a preview of a broken
+        card must not fire the template-error alert)."""
+        job = _Job(self, receiver, notification, report=False)
         return [part.message for part in job.run()], job.errors
 
 
@@ -146,8 +147,16 @@ class _Job:
     Alerts are addressed by their place in the notification: a part shows alerts[start:start+k].
     """
 
-    def __init__(self, renderer: Renderer, receiver: Receiver, notification: Notification) -> None:
+    def __init__(
+        self,
+        renderer: Renderer,
+        receiver: Receiver,
+        notification: Notification,
+        *,
+        report: bool = True,  # log and count template errors (Renderer.template_failed)
+    ) -> None:
         self.renderer = renderer
+        self.report = report
         self.receiver = receiver
         self.notification = notification
         self.alerts = notification.alerts
@@ -256,7 +265,8 @@ class _Job:
         self.envs.pop(0)
         self.cards.clear()  # rendered by the template that just failed
         instead = "the built-in card" if self.envs else "a plain text message"
-        self.renderer.template_failed(self.receiver, self.template, exc, instead)
+        if self.report:
+            self.renderer.template_failed(self.receiver, self.template, exc, instead)
 
     def plan(self, whole: Card) -> list[Chunk]:
         """Greedy parts: each takes the longest prefix of the rest that fits."""

@@ -221,3 +221,5 @@ async def test_preview_shows_a_template_error_and_the_fallback(tmp_path: Path) -
         page = await client.post("/ui/preview", headers=AUTH, data=form)
         assert "Template error: feishu/alert.json.j2: UndefinedError" in page.text
         assert 'class="card"' in page.text  # the built-in card stood in
+        errors = bridge_of(client).metrics.template_errors.labels("feishu", "feishu/alert.json.j2")
+        assert errors._value.get() == 0  # a preview does not fire the template-error alert
