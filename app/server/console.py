@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -35,6 +34,7 @@ TEMPLATES = Environment(
 STYLESHEET = (HERE / "static" / "console.css").read_text(encoding="utf-8")
 # Messages read per receiver page, per state: enough to group a backlog by alertname.
 LISTED_MESSAGES = 1000
+STATES = ("pending", "dead")
 LEASE_NOTE = "single instance (SQLite outbox): this process sends for every receiver"
 # Nothing but our own stylesheet loads, no page may be framed (the action buttons cannot be
 # clicked through another site's overlay), and a silence link's token is never sent onward.
@@ -187,8 +187,18 @@ async def receiver_page(request: Request, who: Viewer) -> Response:
         dead=groups(dead),
         backlog=await bridge.outbox.backlog(name),
         dead_count=await bridge.outbox.dead_count(name),
-        notice=request.query_params.get("notice", ""),
+        notice=notice_of(request.query_params.get("done", "")),
     )
+
+
+def notice_of(done: str) -> str:
+    """What the last action did, from its redirect's ?done=re-queued.3.dead: a fixed sentence
+    with a number in it, so that a crafted link cannot put words on the page."""
+    verb, _, rest = done.partition(".")
+    count, _, state = rest.partition(".")
+    if verb not in ("re-queued", "deleted") or not count.isdigit() or state not in STATES:
+        return ""
+    return f"{verb} {int(count)} {state} message(s)"
 
 
 async def act(request: Request, who: Viewer) -> Response:
@@ -219,10 +229,9 @@ async def act(request: Request, who: Viewer) -> Response:
         name,
         chosen or "all",
     )
-    done = "re-queued" if action == "retry" else "deleted"
-    notice = quote(f"{done} {count} {state} message(s)")
+    done = f"{'re-queued' if action == 'retry' else 'deleted'}.{count}.{state}"
     prefix: str = request.app.state.console_prefix
-    return RedirectResponse(f"{prefix}/ui/receivers/{name}?notice={notice}", status_code=303)
+    return RedirectResponse(f"{prefix}/ui/receivers/{name}?done={done}", status_code=303)
 
 
 async def stylesheet() -> Response:

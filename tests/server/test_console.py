@@ -123,6 +123,10 @@ async def test_retry_and_purge_need_the_csrf_token_and_act_on_one_alertname() ->
             "/ui/receivers/wecom-ops/retry", headers=AUTH, data={"csrf": token, "group": ""}
         )
         assert retried.status_code == 303
+        shown = await client.get(retried.headers["location"].removeprefix(PREFIX), headers=AUTH)
+        assert "re-queued 2 dead message(s)" in shown.text
+        crafted = await client.get("/ui/receivers/wecom-ops?done=call.0800.now", headers=AUTH)
+        assert "0800" not in crafted.text
         assert (await outbox.dead_count("wecom-ops"), await outbox.backlog("wecom-ops")) == (0, 2)
 
 
