@@ -186,10 +186,12 @@ class _Job:
 
     def silence_link_of(self, notification: Notification) -> Trusted:
         """For firing alerts: a signed link silencing what they all share (the common labels;
-        for a one-alert card, that alert's labels)."""
+        for a one-alert card, that alert's labels). None when they do not share an alertname:
+        their common labels (a namespace, say) would silence far more than this card."""
         links = self.renderer.silence_links
         labels = notification.common_labels
-        if links is None or notification.kind != "alert" or not notification.firing or not labels:
+        firing = notification.kind == "alert" and notification.firing
+        if links is None or not firing or "alertname" not in labels:
             return Trusted("")
         return safe_url(links.link(self.receiver.name, labels))
 

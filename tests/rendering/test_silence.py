@@ -67,6 +67,10 @@ def test_chat_cards_link_to_the_silence_page_of_their_firing_alerts(platform: st
     request = read_token(KEY, found.group(1), now=1_000)
     assert request == SilenceRequest("ops", dict(item.labels), 1_000 + 7 * 86400)
     assert "/ui/silence/" not in text_of(renderer().render(receiver(platform), given)[0])
+    mixed = notification(item, alert("Other"), common_labels={"severity": "warning"})
+    assert "/ui/silence/" not in text_of(
+        renderer(silence_links=links).render(receiver(platform), mixed)[0]
+    )
     resolved = alert("DiskFull", status="resolved")
     done = notification(resolved, common_labels=dict(resolved.labels))
     assert "/ui/silence/" not in text_of(
