@@ -166,6 +166,54 @@ def test_pages_work_from_the_keyboard(stack: Stack, browser: Any) -> None:
     wait_until(lambda: browser.title == "Receiver feishu-ops · alertbridge", timeout=5, what="page")
 
 
+# Everything a person can use with the mouse; of a radio group, Tab reaches the checked one.
+FOCUSABLE = """
+const seen = new Set();
+return Array.from(document.querySelectorAll(
+    'a[href], button, input:not([type=hidden]), select, textarea'))
+  .filter(e => {
+    if (e.type !== 'radio') return true;
+    if (seen.has(e.name)) return false;
+    seen.add(e.name); return true;
+  })
+  .map(e => e.type === 'radio' ? e.name : (e.id || e.textContent.trim() || e.name));
+"""
+NAME_OF_ACTIVE = """
+const e = document.activeElement;
+if (e.type === 'radio') return e.name;
+return e.id || e.textContent.trim() || e.name;
+"""
+
+
+def reached_by_tab(driver: Any) -> list[str]:
+    """What Tab visits, in order, from the top of the page until it leaves the page."""
+    from selenium.webdriver.common.keys import Keys
+
+    driver.find_element(by("TAG_NAME"), "body").send_keys(Keys.TAB)
+    visited: list[str] = []
+    for _ in range(200):
+        name = driver.execute_script(NAME_OF_ACTIVE)
+        if name in visited or driver.switch_to.active_element.tag_name == "body":
+            break
+        visited.append(name)
+        driver.switch_to.active_element.send_keys(Keys.TAB)
+    return visited
+
+
+@pytest.mark.parametrize("page", ["", "receivers/wecom-ops", "preview", "send-test"])
+def test_tab_reaches_every_link_button_and_field(stack: Stack, browser: Any, page: str) -> None:
+    log_in(browser)
+    browser.get(stack.ui(page))
+    assert_tab_reaches_everything(browser)
+
+
+def assert_tab_reaches_everything(driver: Any) -> None:
+    wanted = driver.execute_script(FOCUSABLE)
+    reached = reached_by_tab(driver)
+    missing = [name for name in wanted if name not in reached]
+    assert missing == [], f"Tab does not reach {missing} on {driver.current_url}"
+
+
 def silences(stack: Stack) -> list[dict[str, Any]]:
     answer = httpx.get(f"{stack.alertmanager}/api/v2/silences", timeout=10)
     answer.raise_for_status()
@@ -196,6 +244,7 @@ def test_silences_an_alert_from_its_card_against_the_real_alertmanager(
     browser.get(link)
     html = check_page(browser)
     assert "PaymentsLatencyHigh" in html
+    assert_tab_reaches_everything(browser)
     browser.get(link)  # a chat client's prefetch, twice: nothing is created
     assert silences(stack) == []
     browser.find_element(by("ID"), "duration-1h").click()
