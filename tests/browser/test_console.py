@@ -245,6 +245,7 @@ def test_silences_an_alert_from_its_card_against_the_real_alertmanager(
     html = check_page(browser)
     assert "PaymentsLatencyHigh" in html
     assert_tab_reaches_everything(browser)
+    screenshot(browser, stack, "silence-confirm")
     browser.get(link)  # a chat client's prefetch, twice: nothing is created
     assert silences(stack) == []
     browser.find_element(by("ID"), "duration-1h").click()
