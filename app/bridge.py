@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import httpx
 
 from app.config.model import Config
 from app.delivery.storm import StormControl
-from app.delivery.worker import Worker, stop_workers
+from app.delivery.worker import Delivery, Worker, stop_workers
 from app.intake.accept import Accepted, Intake
 from app.intake.dedup import Deduplicator
 from app.intake.heartbeat import HeartbeatMonitor
@@ -26,6 +27,7 @@ from app.outbox.sqlite import SqliteOutbox
 from app.platforms import PLATFORMS
 from app.rendering.digest import DigestRenderer
 from app.rendering.renderer import Renderer
+from app.rendering.silence import SilenceLinks
 
 log = logging.getLogger("alertbridge")
 
@@ -70,6 +72,7 @@ class Bridge:
             cards=cards,
             alertmanager_url=server.alertmanager_url,
             on_template_error=self.template_failed,
+            silence_links=SilenceLinks.of(server),
         )
         self.outbox: Outbox = outbox or open_outbox(config, ":memory:", clock)
         self.dedup = Deduplicator(config.dedup, self.outbox, clock)
@@ -82,6 +85,8 @@ class Bridge:
             )
         self.intake = Intake(config, self.outbox, self.metrics, self.dedup, self.heartbeat)
         self.workers: dict[str, Worker] = {}
+        # Each receiver's recent deliveries (the console's), handed on by a reload.
+        self.recent: dict[str, deque[Delivery]] = {}
         self.heartbeat_task: asyncio.Task[None] | None = None
 
     def template_failed(self, platform: str, template: str) -> None:
@@ -118,6 +123,8 @@ class Bridge:
                 max_age_seconds=self.config.delivery.max_age,
                 storm=StormControl(storm.max_delay, digest) if storm.enabled else None,
             )
+            if receiver.name in self.recent:
+                worker.recent = self.recent[receiver.name]
             self.workers[receiver.name] = worker
             worker.start()
         if self.heartbeat is not None:
@@ -135,8 +142,9 @@ class Bridge:
         self, config: Config, config_source: str, cards: Mapping[str, str] | None
     ) -> Bridge:
         """The bridge for a reloaded config: the same outbox (queued messages carry over),
-        metrics, redactor and clock. Not started; app/reload.py swaps it in."""
-        return Bridge(
+        metrics, redactor and clock, and the receivers' recent deliveries. Not started;
+        app/reload.py swaps it in."""
+        bridge = Bridge(
             config,
             config_source=config_source,
             metrics=self.metrics,
@@ -145,3 +153,5 @@ class Bridge:
             clock=self.clock,
             cards=cards,
         )
+        bridge.recent = {name: worker.recent for name, worker in self.workers.items()}
+        return bridge

@@ -9,10 +9,13 @@ import httpx
 from app.config.model import Receiver, Server
 from app.models import Message
 from app.platforms import PLATFORMS
-from app.platforms.sending import Answer, SendError
+from app.platforms.sending import Answer, describe_answer, describe_failure
 from app.rendering.renderer import Renderer
 from app.rendering.samples import sample_alert_notification
 from app.server.app import http_timeout
+
+# The console shows the same lines; they live beside Answer and SendError.
+__all__ = ["describe_answer", "describe_failure", "sample_message", "send_sample"]
 
 
 def sample_message(receiver: Receiver, renderer: Renderer) -> Message:
@@ -25,16 +28,3 @@ async def send_sample(receiver: Receiver, message: Message, server: Server) -> A
     async with httpx.AsyncClient(timeout=http_timeout(server)) as client:
         sender = PLATFORMS[receiver.platform].sender(receiver.webhook_url, receiver.secret, client)
         return await sender.send(message)
-
-
-def describe_answer(answer: Answer | None) -> str:
-    if answer is None:
-        return "ok (no platform to answer: the card went to the log)"
-    return f"ok (code {answer.code}: {answer.message})"
-
-
-def describe_failure(error: SendError) -> str:
-    # "permanent" tells the operator to fix the config (token, secret, keyword), "retryable"
-    # that the service would have tried again later.
-    kind = "retryable" if error.retryable else "permanent"
-    return f"failed (code {error.code}, {kind}): {error.message}"

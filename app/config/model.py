@@ -149,6 +149,25 @@ class Server(Strict):
     fsync_before_answer: bool = False
     send_timeout_seconds: float = Field(default=10.0, gt=0)
     read_timeout_seconds: float = Field(default=DEFAULT_READ_TIMEOUT_SECONDS, gt=0)
+    # Signed silence links on the cards (app/rendering/silence.py) need both: the address
+    # phones reach alertbridge at (an ingress or VPN name), and the key that signs the links.
+    public_url: str = ""
+    link_secret: str | None = None
+    silence_link_lifetime: Duration = 7 * 86400.0
+    # Where silences are created (POST /api/v2/silences); default: alertmanager_url.
+    alertmanager_api_url: str = ""
+
+    @field_validator("public_url", "alertmanager_api_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        value = value.rstrip("/")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @property
+    def silence_api_url(self) -> str:
+        return self.alertmanager_api_url or self.alertmanager_url.rstrip("/")
 
     @field_validator("path_prefix")
     @classmethod
@@ -208,8 +227,17 @@ class Heartbeat(Strict):
     timeout: Duration = 600.0
 
 
+class Console(Strict):
+    """The web console (/ui): with credentials, basic auth for every page and the actions
+    (retry, purge, send-test); without, read-only and for loopback clients only."""
+
+    username: str = Field(min_length=1)
+    password: str = Field(min_length=8)
+
+
 class Config(Strict):
     server: Server = Field(default_factory=Server)
+    console: Console | None = None
     limits: Limits = Field(default_factory=Limits)
     delivery: Delivery = Field(default_factory=Delivery)
     storm: Storm = Field(default_factory=Storm)
@@ -250,4 +278,7 @@ class Config(Strict):
             values.append(auth.basic.password)
         if self.server.path_prefix:
             values.append(self.server.path_prefix.strip("/"))
+        values.append(self.server.link_secret or "")
+        if self.console is not None:
+            values.append(self.console.password)
         return [v for v in values if v]

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -36,6 +37,8 @@ MAX_AGE_SECONDS = 24 * 3600.0  # give up on a message this old (a dead letter th
 ERROR_PAUSE_SECONDS = 1.0
 
 Outcome = Literal["delivered", "retry", "dead"]
+# Deliveries kept per worker for the console's receiver page: in memory, gone on restart.
+RECENT_DELIVERIES = 50
 
 
 @dataclass(slots=True)
@@ -46,6 +49,17 @@ class ReceiverHealth:
     last_error: str | None = None
     last_error_at: float | None = None
     sent: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One send's outcome, as the console lists it."""
+
+    at: float  # wall-clock seconds
+    outcome: Outcome
+    code: str | None  # the platform's code ("0", "19024", "http_503", "timeout")
+    latency_ms: float
+    messages: int  # more than one: a digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +114,7 @@ class Worker:
         self.backoff_first_seconds = backoff_first_seconds
         self.limiter = RateLimiter(sender.RATE_LIMITS)
         self.health = ReceiverHealth()
+        self.recent: deque[Delivery] = deque(maxlen=RECENT_DELIVERIES)
         self.stopping = False  # finish the send in flight, then return
         self.sending = False
         self.paced_until = 0.0  # monotonic; after a digest, the next send waits until then
@@ -221,7 +236,7 @@ class Worker:
             self.sender.platform,
             batch.head.attempts + 1,
             seconds * 1000,
-            extra=self.outcome_fields(batch, "delivered", code, seconds),
+            extra=self.record_outcome(batch, "delivered", code, seconds),
         )
 
     def observe(self, started: float) -> float:
@@ -230,11 +245,14 @@ class Worker:
         self.metrics.send_latency.labels(self.sender.platform).observe(seconds)
         return seconds
 
-    def outcome_fields(
+    def record_outcome(
         self, batch: Batch, outcome: Outcome, code: str | None, seconds: float
     ) -> dict[str, object]:
-        """The structured fields of the one log line per delivery outcome (shown as JSON by
-        --log-format json; the text format says the same in its message)."""
+        """Keep the outcome in the ring of recent deliveries (the console's) and return the
+        structured fields of its one log line (shown as JSON by --log-format json; the text
+        format says the same in its message)."""
+        latency_ms = round(seconds * 1000, 1)
+        self.recent.append(Delivery(self.clock(), outcome, code, latency_ms, len(batch.ids)))
         return {
             "receiver": self.receiver,
             "platform": self.sender.platform,
@@ -242,7 +260,7 @@ class Worker:
             "messages": len(batch.ids),  # more than one: a digest, all with the same outcome
             "attempt": batch.head.attempts + 1,
             "code": code,
-            "latency_ms": round(seconds * 1000, 1),
+            "latency_ms": latency_ms,
             "outcome": outcome,
         }
 
@@ -266,7 +284,7 @@ class Worker:
             batch.head.attempts + 1,
             reason,
             error.message,
-            extra=self.outcome_fields(batch, "dead", error.code, seconds),
+            extra=self.record_outcome(batch, "dead", error.code, seconds),
         )
         await self.outbox.bury(batch.ids, f"{reason}: {error.code}: {error.message}")
         self.metrics.dead.labels(*self.labels).inc(len(batch.ids))
@@ -285,7 +303,7 @@ class Worker:
             error.message,
             item.attempts + 1,
             delay,
-            extra=self.outcome_fields(batch, "retry", error.code, seconds),
+            extra=self.record_outcome(batch, "retry", error.code, seconds),
         )
         await self.outbox.postpone(item, self.clock() + delay, f"{error.code}: {error.message}")
         self.metrics.retries.labels(*self.labels).inc()

@@ -151,6 +151,12 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.silences_created = Counter(
+            "alertbridge_silences_created_total",
+            "Alertmanager silences created from the console's signed silence links.",
+            ["receiver"],
+            registry=r,
+        )
         self.config_last_reload_successful = Gauge(
             "alertbridge_config_last_reload_successful",
             "1 unless the last reload was rejected (the config before it is still in force).",

@@ -122,6 +122,18 @@ class Outbox(Protocol):
 
     async def dead_count(self, receiver: str) -> int: ...
 
+    async def items(
+        self, state: State, receiver: str, ids: Sequence[str] = (), limit: int | None = None
+    ) -> list[OutboxItem]:
+        """The receiver's pending or dead messages, oldest first (the console lists them)."""
+
+    async def retry_dead(self, receiver: str, ids: Sequence[str] = ()) -> int:
+        """Dead letters (all of the receiver's, or those of `ids`) back at the end of the queue
+        with no attempts and a fresh age; how many."""
+
+    async def purge(self, state: State, receiver: str, ids: Sequence[str] = ()) -> int:
+        """Delete pending or dead messages (all of the receiver's, or those of `ids`)."""
+
     async def load_state(self, name: str) -> str | None:
         """A small named value kept across restarts (the heartbeat's state)."""
 

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from app.models import Rendered
-from app.outbox.contract import Entry, FoldPolicy, OutboxFull, OutboxItem
+from app.outbox.admin import delete, list_items, requeue_dead
+from app.outbox.contract import Entry, FoldPolicy, OutboxFull, OutboxItem, State
 from app.outbox.schema import (
     COLUMNS,
     IN_MEMORY,
@@ -325,6 +326,21 @@ class SqliteOutbox:
 
     async def dead_count(self, receiver: str) -> int:
         return count(self.db, receiver, "dead")
+
+    # -- the console (app/outbox/admin.py's SQL, on this connection) ------------------------
+
+    async def items(
+        self, state: State, receiver: str, ids: Sequence[str] = (), limit: int | None = None
+    ) -> list[OutboxItem]:
+        return list_items(self.db, state, receiver, ids, limit)
+
+    async def retry_dead(self, receiver: str, ids: Sequence[str] = ()) -> int:
+        count = requeue_dead(self.db, receiver, ids, self.clock())
+        self._wakeup(receiver).set()
+        return count
+
+    async def purge(self, state: State, receiver: str, ids: Sequence[str] = ()) -> int:
+        return delete(self.db, state, receiver, ids)
 
     async def load_state(self, name: str) -> str | None:
         row = self.db.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()

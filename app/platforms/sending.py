@@ -61,6 +61,20 @@ class Answer:
     message: str
 
 
+def describe_answer(answer: Answer | None) -> str:
+    """The platform's answer as one line for an operator (send-test, the console)."""
+    if answer is None:
+        return "ok (no platform to answer: the card went to the log)"
+    return f"ok (code {answer.code}: {answer.message})"
+
+
+def describe_failure(error: SendError) -> str:
+    # "permanent" tells the operator to fix the config (token, secret, keyword), "retryable"
+    # that the service would have tried again later.
+    kind = "retryable" if error.retryable else "permanent"
+    return f"failed (code {error.code}, {kind}): {error.message}"
+
+
 class Sender(ABC):
     """Posts one rendered message to one bot."""
 

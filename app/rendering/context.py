@@ -24,6 +24,7 @@ _NOT_OTHER_ANNOTATIONS = frozenset(LEADING_ANNOTATIONS + LINK_ANNOTATIONS)
 TITLE_NAMES = 3  # distinct alertnames (or event reasons) named in a title before "…"
 # While shrinking a too-big alert, a URL longer than this many times the value limit is dropped.
 URL_TO_VALUE_RATIO = 4
+NO_LINK = Trusted("")
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +259,7 @@ class CardViews:
         *,
         alertmanager_url: Trusted,
         keyword: str,
+        silence_link: Trusted = NO_LINK,
     ) -> None:
         self.notification = notification
         self.opts = opts
@@ -280,6 +282,8 @@ class CardViews:
             "common_labels": dict(_pairs(notification.common_labels, limit)),
             "common_annotations": dict(_pairs(notification.common_annotations, limit)),
             "alertmanager_url": alertmanager_url,
+            # A signed link to silence these alerts (app/rendering/silence.py), or "".
+            "silence_link": silence_link,
             "keyword": Trusted(keyword),
             "timezone": opts.zone.key,
             "max_value_chars": limit,

@@ -22,8 +22,9 @@ from app.rendering.context import CardOptions, CardPart, CardViews, card_title
 from app.rendering.fallback import fallback_message
 from app.rendering.mentions import dynamic_mentions, static_mentions
 from app.rendering.sandbox import card_environment, render_message
+from app.rendering.silence import SilenceLinks
 from app.rendering.split import Line, SplitSizes, largest_fitting
-from app.text import clean_text, clip, safe_url
+from app.text import Trusted, clean_text, clip, safe_url
 
 log = logging.getLogger("alertbridge.render")
 
@@ -78,12 +79,14 @@ class Renderer:
         alertmanager_url: str = "",
         on_template_error: Callable[[str, str], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        silence_links: SilenceLinks | None = None,
     ) -> None:
         """The user's cards are `cards` (name relative to cards_dir → text) when given: the
         version a config load checked (app/config_files.py), so a file changed after it is not
         used before it is checked too. Else they are read from `cards_dir` when first used."""
         self.zone = ZoneInfo(timezone)
         self.alertmanager_url = alertmanager_url
+        self.silence_links = silence_links
         self.on_template_error = on_template_error
         self.clock = clock
         builtin: BaseLoader = FileSystemLoader(builtin_cards_dir())
@@ -128,6 +131,15 @@ class Renderer:
         """`render`, with the alerts each message accounts for."""
         return _Job(self, receiver, notification).run()
 
+    def preview(
+        self, receiver: Receiver, notification: Notification
+    ) -> tuple[list[Message], list[str]]:
+        """`render`, and the errors of the templates that failed on the way, which the
+        console's preview shows instead of logging and counting them (a preview of a broken
+        card must not fire the template-error alert)."""
+        job = _Job(self, receiver, notification, report=False)
+        return [part.message for part in job.run()], job.errors
+
 
 class _Job:
     """One render call: plans the parts, and steps down the fallbacks when a template fails.
@@ -135,8 +147,16 @@ class _Job:
     Alerts are addressed by their place in the notification: a part shows alerts[start:start+k].
     """
 
-    def __init__(self, renderer: Renderer, receiver: Receiver, notification: Notification) -> None:
+    def __init__(
+        self,
+        renderer: Renderer,
+        receiver: Receiver,
+        notification: Notification,
+        *,
+        report: bool = True,  # log and count template errors (Renderer.template_failed)
+    ) -> None:
         self.renderer = renderer
+        self.report = report
         self.receiver = receiver
         self.notification = notification
         self.alerts = notification.alerts
@@ -156,11 +176,24 @@ class _Job:
         )
         url = safe_url(notification.external_url) or safe_url(renderer.alertmanager_url)
         self.alertmanager_url = url
+        self.silence_link = self.silence_link_of(notification)
         self.views: dict[int | None, CardViews] = {}
         # Planning asks for the same card more than once (a probe is often the final part).
         self.cards: dict[CardKey, Card] = {}
         # The part count that size probes print (see plan).
         self.probe_parts = MAX_PARTS
+        self.errors: list[str] = []  # "template: reason" of each template that failed
+
+    def silence_link_of(self, notification: Notification) -> Trusted:
+        """For firing alerts: a signed link silencing what they all share (the common labels;
+        for a one-alert card, that alert's labels). None when they do not share an alertname:
+        their common labels (a namespace, say) would silence far more than this card."""
+        links = self.renderer.silence_links
+        labels = notification.common_labels
+        firing = notification.kind == "alert" and notification.firing
+        if links is None or not firing or "alertname" not in labels:
+            return Trusted("")
+        return safe_url(links.link(self.receiver.name, labels))
 
     def run(self) -> list[Rendered]:
         truncated = self.notification.truncated_alerts
@@ -201,6 +234,7 @@ class _Job:
                 options,
                 alertmanager_url=self.alertmanager_url,
                 keyword=self.keyword,
+                silence_link=self.silence_link,
             )
         return self.views[chars]
 
@@ -227,10 +261,14 @@ class _Job:
         return None
 
     def failed(self, exc: Exception) -> None:
+        self.errors.append(
+            f"{self.template}: {clip(f'{type(exc).__name__}: {exc}', ERROR_TEXT_CHARS)}"
+        )
         self.envs.pop(0)
         self.cards.clear()  # rendered by the template that just failed
         instead = "the built-in card" if self.envs else "a plain text message"
-        self.renderer.template_failed(self.receiver, self.template, exc, instead)
+        if self.report:
+            self.renderer.template_failed(self.receiver, self.template, exc, instead)
 
     def plan(self, whole: Card) -> list[Chunk]:
         """Greedy parts: each takes the longest prefix of the rest that fits."""

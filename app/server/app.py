@@ -14,6 +14,9 @@ from app.bridge import Bridge
 from app.config.load import EMBEDDED_DEFAULT
 from app.config.model import Config, Server
 from app.server.api import install_routes
+from app.server.console import install_console
+from app.server.preview import preview_router
+from app.server.silence import silence_router
 
 if TYPE_CHECKING:
     from app.server.reload import Reloader
@@ -69,4 +72,5 @@ def create_app(
     app.state.bridge = bridge
     app.state.reloader = reloader
     install_routes(app, config.server.path_prefix)
+    install_console(app, config.server.path_prefix, preview_router(), silence_router())
     return app

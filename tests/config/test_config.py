@@ -184,3 +184,26 @@ def test_delivery_defaults_match_the_issue() -> None:
     assert (config.dedup.window, config.dedup.events_window) == (300.0, 300.0)
     assert config.storm.enabled
     assert config.heartbeat is None
+
+
+def test_console_password_and_link_secret_are_secrets() -> None:
+    data = {
+        "receivers": [{"name": "c", "platform": "console"}],
+        "server": {
+            "public_url": "https://alerts.example.com/",
+            "link_secret": "link-secret-0001",
+            "alertmanager_url": "http://am:9093/",
+        },
+        "console": {"username": "ops", "password": "console-pass-0001"},
+    }
+    config = parse_config(data, environ={})
+    assert {"link-secret-0001", "console-pass-0001"} <= set(config.secrets())
+    assert config.server.public_url == "https://alerts.example.com"
+    assert config.server.silence_api_url == "http://am:9093"
+    assert config.server.silence_link_lifetime == 7 * 86400.0
+
+
+def test_public_url_must_be_http() -> None:
+    data = {"receivers": [{"name": "c", "platform": "console"}], "server": {"public_url": "x"}}
+    with pytest.raises(ConfigError, match=r"server\.public_url"):
+        parse_config(data, environ={})

@@ -171,6 +171,9 @@ async def test_retries_after_a_5xx_and_keeps_order(harness_for: Callable[..., Ha
         == 1
     )
     assert harness.worker.health.last_error == "http_503: HTTP 503 from wecom"
+    recent = [(d.outcome, d.code, d.messages) for d in harness.worker.recent]
+    assert recent == [("retry", "http_503", 1), ("delivered", "0", 1), ("delivered", "0", 1)]
+    assert all(d.latency_ms >= 0 for d in harness.worker.recent)
 
 
 async def test_bot_down_for_a_while_then_deliveries_resume_in_order(

@@ -288,3 +288,18 @@ def test_a_file_of_a_newer_schema_is_refused_not_rewritten(tmp_path: Path) -> No
     with pytest.raises(OutboxVersionError, match="newer alertbridge"):
         SqliteOutbox(path)
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
+
+
+async def test_the_console_lists_retries_and_purges_through_the_service_connection() -> None:
+    outbox = SqliteOutbox(":memory:")
+    ids = await outbox.enqueue({"a": [entry({"text": f"m{i}"}) for i in range(4)]})
+    assert ids is not None
+    await outbox.bury(ids[:3], "permanent failure: 19024: bad key")
+    assert [i.id for i in await outbox.items("dead", "a")] == ids[:3]
+    assert [i.id for i in await outbox.items("dead", "a", limit=1)] == ids[:1]
+    assert await outbox.retry_dead("a", ids[:1]) == 1
+    assert [i.id for i in await outbox.items("pending", "a")] == [ids[3], ids[0]]
+    assert (await outbox.items("pending", "a"))[1].attempts == 0
+    assert await outbox.purge("dead", "a", ids[1:2]) == 1
+    assert await outbox.purge("dead", "a") == 1
+    assert (await outbox.dead_count("a"), await outbox.backlog("a")) == (0, 2)

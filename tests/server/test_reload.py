@@ -242,6 +242,10 @@ async def test_a_message_queued_before_the_reload_is_sent_once_by_the_new_worker
     await asyncio.sleep(0.5)  # a second worker on the same queue would have sent it again
     assert len(service.bots.messages(OLD_TOKEN)) == 1
     assert service.bots.messages(NEW_TOKEN) == []  # queued before the new receiver existed
+    # The console's recent deliveries span the reload: the old worker's failure, the new one's send.
+    outcomes = [d.outcome for d in service.bridge().workers["old"].recent]
+    assert outcomes[0] == "retry"
+    assert outcomes[-1] == "delivered"
 
 
 async def test_a_removed_receiver_keeps_its_queue_and_loses_its_gauges(
