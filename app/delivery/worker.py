@@ -23,6 +23,7 @@ from app.delivery.ratelimit import RateLimiter
 from app.delivery.storm import StormControl
 from app.models import Message, Notification, Rendered
 from app.ops.metrics import Metrics
+from app.ops.redaction import Redactor
 from app.outbox.contract import Outbox, OutboxItem
 from app.platforms.sending import Sender, SendError
 from app.rendering.renderer import Renderer
@@ -86,6 +87,7 @@ class Worker:
         max_age_seconds: float = MAX_AGE_SECONDS,
         storm: StormControl | None = None,
         backoff_first_seconds: float = BACKOFF_FIRST_SECONDS,
+        redactor: Redactor | None = None,
     ) -> None:
         self.config = receiver
         self.receiver = receiver.name
@@ -98,6 +100,9 @@ class Worker:
         self.max_age_seconds = max_age_seconds
         self.storm = storm
         self.backoff_first_seconds = backoff_first_seconds
+        # A bot may echo its token or our secret in an error text; that text is stored (the
+        # outbox's last_error, `outbox list`) and shown (/status), so it is scrubbed first.
+        self.redactor = redactor or Redactor([sender.webhook_url, sender.secret or ""])
         self.limiter = RateLimiter(sender.RATE_LIMITS)
         self.health = ReceiverHealth()
         self.stopping = False  # finish the send in flight, then return
@@ -248,14 +253,15 @@ class Worker:
 
     async def failed(self, batch: Batch, error: SendError, seconds: float) -> None:
         self.metrics.failed.labels(*self.labels, error.code, str(error.retryable).lower()).inc()
-        self.health.last_error = f"{error.code}: {error.message}"
+        text = self.redactor.scrub(error.message)
+        self.health.last_error = f"{error.code}: {text}"
         self.health.last_error_at = self.clock()
         if error.retryable and error.retry_after:
             # The platform's own "slow down": pause the whole bot, not just this message.
             self.limiter.block_for(error.retry_after)
         too_old = self.clock() - batch.head.created_at > self.max_age_seconds
         if error.retryable and not too_old:
-            await self.retry(batch, error, seconds)
+            await self.retry(batch, error, text, seconds)
             return
         reason = "too old" if too_old else "permanent failure"
         log.error(
@@ -265,13 +271,14 @@ class Worker:
             self.sender.platform,
             batch.head.attempts + 1,
             reason,
-            error.message,
+            text,
             extra=self.outcome_fields(batch, "dead", error.code, seconds),
         )
-        await self.outbox.bury(batch.ids, f"{reason}: {error.code}: {error.message}")
+        await self.outbox.bury(batch.ids, f"{reason}: {error.code}: {text}")
         self.metrics.dead.labels(*self.labels).inc(len(batch.ids))
 
-    async def retry(self, batch: Batch, error: SendError, seconds: float) -> None:
+    async def retry(self, batch: Batch, error: SendError, text: str, seconds: float) -> None:
+        """Postpone with backoff; `text` is the error's message, scrubbed."""
         item = batch.head
         delay = backoff_seconds(
             item.attempts + 1, error.retry_after, self.rng, self.backoff_first_seconds
@@ -282,12 +289,12 @@ class Worker:
             self.receiver,
             self.sender.platform,
             error.code,
-            error.message,
+            text,
             item.attempts + 1,
             delay,
             extra=self.outcome_fields(batch, "retry", error.code, seconds),
         )
-        await self.outbox.postpone(item, self.clock() + delay, f"{error.code}: {error.message}")
+        await self.outbox.postpone(item, self.clock() + delay, f"{error.code}: {text}")
         self.metrics.retries.labels(*self.labels).inc()
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config.model import Receiver
@@ -206,6 +207,40 @@ async def test_permanent_failure_is_buried_once_and_the_queue_moves_on(
     assert await harness.outbox.dead_count("r") == 1
     assert len([a for a in bots.attempts if a.code == 9499]) == 1  # not retried
     assert harness.count("alertbridge_messages_dead_total", receiver="r", platform="feishu") == 1
+
+
+def echoing_bot(errcode: int) -> ASGIApp:
+    """A DingTalk robot whose error text echoes the request URL (its token) and the secret."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        query = scope["query_string"].decode()
+        errmsg = f"rejected {scope['path']}?{query}; the secret is {SECRETS['dingtalk']}"
+        await JSONResponse({"errcode": errcode, "errmsg": errmsg})(scope, receive, send)
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("errcode", "state"), [(-1, "pending"), (300001, "dead")], ids=["postponed", "buried"]
+)
+async def test_an_error_text_echoing_the_token_or_secret_is_stored_redacted(
+    harness_for: Callable[..., Harness], errcode: int, state: str
+) -> None:
+    harness = harness_for("dingtalk", echoing_bot(errcode))
+    await harness.queue("dingtalk", "m0")
+    query = "SELECT last_error FROM messages WHERE state = ?"
+
+    def stored() -> list[str]:
+        rows = harness.outbox.db.execute(query, (state,))
+        return [row["last_error"] for row in rows if row["last_error"]]
+
+    async with asyncio.timeout(5.0):
+        while not stored():  # noqa: ASYNC110 (a row in the outbox: polled, nothing to await)
+            await asyncio.sleep(0.01)
+    shown = [*stored(), harness.worker.health.last_error or ""]
+    assert all("rejected" in text and "***" in text for text in shown)
+    for secret in (TOKENS["dingtalk"], SECRETS["dingtalk"]):
+        assert not [text for text in shown if secret in text]
 
 
 async def test_gives_up_on_a_message_older_than_max_age(
