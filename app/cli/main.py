@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
     from app.bridge import Bridge
-    from app.outbox.contract import State
+    from app.outbox.contract import OutboxItem, State
     from app.rendering.renderer import Renderer
 
 log = logging.getLogger("alertbridge")
@@ -92,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--id", dest="ids", action="append", default=[], help="only this one")
         implied = " (implied: retry re-queues dead letters)" if action == "retry" else ""
         sub.add_argument("--dead", action="store_true", help="dead letters, not pending" + implied)
+        if action == "list":
+            sub.add_argument(
+                "--config", type=Path, help="the service's config: its secrets are masked"
+            )
     return parser
 
 
@@ -265,7 +269,6 @@ def route_test(args: argparse.Namespace) -> int:
 def outbox(args: argparse.Namespace) -> int:
     from app.outbox.admin import OutboxAdmin
     from app.outbox.schema import outbox_path
-    from app.rendering.context import card_title
 
     path = outbox_path(args.data_dir)
     if not path.is_file():
@@ -280,15 +283,26 @@ def outbox(args: argparse.Namespace) -> int:
             count = store.purge(state, args.receiver, args.ids)
             print(f"{count} {state} message(s) deleted")
         else:
-            for item in store.items(state, args.receiver, args.ids):
-                created = datetime.fromtimestamp(item.created_at, UTC).isoformat(timespec="seconds")
-                title = card_title(item.notification, 1, 1, 80) if item.notification.alerts else ""
-                print(f"{item.id}  {item.receiver}  {created}  attempts={item.attempts}  {title}")
-                if item.last_error:
-                    print(f"    {item.last_error}")
+            list_items(store.items(state, args.receiver, args.ids), args.config)
     finally:
         store.close()
     return 0
+
+
+def list_items(items: list[OutboxItem], config_path: Path | None) -> None:
+    """One line per message and its last error, scrubbed of the config's secrets (the same
+    config as `serve`: the file given, else the embedded default): a bot may have echoed its
+    token in an error, and an outbox written before errors were scrubbed still holds it."""
+    from app.rendering.context import card_title
+
+    redactor = Redactor(obtain_config(config_path)[0].secrets())
+    for item in items:
+        created = datetime.fromtimestamp(item.created_at, UTC).isoformat(timespec="seconds")
+        title = card_title(item.notification, 1, 1, 80) if item.notification.alerts else ""
+        line = f"{item.id}  {item.receiver}  {created}  attempts={item.attempts}  {title}"
+        print(redactor.scrub(line))
+        if item.last_error:
+            print(f"    {redactor.scrub(item.last_error)}")
 
 
 COMMANDS = {

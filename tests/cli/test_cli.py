@@ -159,6 +159,26 @@ async def test_outbox_lists_retries_and_purges_dead_letters(
     assert await store.dead_count("db") == 0
 
 
+async def test_outbox_list_masks_the_configs_secrets_in_stored_errors(
+    tmp_path: Path, config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app.outbox.schema import outbox_path
+    from app.outbox.sqlite import SqliteOutbox
+    from tests.support.queues import entry
+
+    store = SqliteOutbox(outbox_path(tmp_path))
+    ids = await store.enqueue({"ops": [entry({"text": "1"})]})
+    assert ids is not None
+    # As an outbox written before errors were scrubbed holds it: the bot echoed its token.
+    await store.bury(ids, "permanent failure: 300001: token cli-secret-token is not exist")
+    data = ["--data-dir", str(tmp_path), "--config", str(config_file)]
+
+    assert main(["outbox", "list", *data, "--dead"]) == 0
+    out = capsys.readouterr().out
+    assert "cli-secret-token" not in out
+    assert "300001: token *** is not exist" in out
+
+
 def test_outbox_without_a_database_says_where_it_looked(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
