@@ -89,16 +89,21 @@ def same(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-def check_auth(request: Request, auth: InboundAuth) -> None:
-    """Bearer token or basic auth, as Alertmanager's http_config sends them; constant-time."""
+def check_auth(request: Request, auth: InboundAuth, *, query_token: bool = False) -> None:
+    """Bearer token or basic auth, as Alertmanager's http_config sends them; constant-time.
+
+    `query_token`: the bearer token may come as ?token= (kube-eventer only: it cannot send
+    header values containing '='). Alertmanager can send headers, and a token in a URL ends up
+    in its config, logs and proxies, so its routes take the header only."""
     if auth.bearer_token is None and auth.basic is None:
         return
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if auth.bearer_token is not None:
-        # kube-eventer cannot send header values containing '=', so it may use ?token= instead.
-        token = value if scheme.lower() == "bearer" else request.query_params.get("token", "")
-        if same(token, auth.bearer_token):
+        token = value if scheme.lower() == "bearer" else ""
+        if not token and query_token:
+            token = request.query_params.get("token", "")
+        if token and same(token, auth.bearer_token):
             return
     if auth.basic is not None and scheme.lower() == "basic":
         try:
@@ -118,7 +123,7 @@ async def receive(
 ) -> Response:
     bridge = bridge_of(request)
     try:
-        check_auth(request, bridge.config.server.auth)
+        check_auth(request, bridge.config.server.auth, query_token=source == "kube-eventer")
         if receiver is not None and bridge.config.receiver(receiver) is None:
             raise Refused(404, f"no receiver named {receiver!r}")
         body = await read_body(request, bridge.config.server)

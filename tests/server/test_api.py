@@ -198,6 +198,10 @@ def basic(user: str, password: str) -> str:
         ({"Authorization": basic("am", "nope")}, "/alertmanager", 401),
         ({"Authorization": "Basic !!!"}, "/alertmanager", 401),
         ({}, f"/kube-eventer?token={BEARER}", 200),
+        ({}, f"/kube-eventer/dingtalk-ops?token={BEARER}", 200),
+        ({}, f"/alertmanager?token={BEARER}", 401),
+        ({}, f"/alertmanager/dingtalk-ops?token={BEARER}", 401),
+        ({}, "/kube-eventer?token=", 401),
     ],
     ids=[
         "missing",
@@ -207,6 +211,10 @@ def basic(user: str, password: str) -> str:
         "wrong-basic",
         "garbled-basic",
         "kube-eventer-query-token",
+        "kube-eventer-receiver-query-token",
+        "alertmanager-query-token-refused",
+        "alertmanager-receiver-query-token-refused",
+        "kube-eventer-empty-query-token",
     ],
 )
 async def test_inbound_credentials(
