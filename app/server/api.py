@@ -42,6 +42,7 @@ from app.sources.kube_eventer import parse_kube_eventer
 log = logging.getLogger("alertbridge.api")
 access_log = logging.getLogger("alertbridge.access")
 PREFIX_PLACEHOLDER = "/<prefix>"
+REALM = "alertbridge"
 
 
 class Refused(Exception):
@@ -112,7 +113,15 @@ def check_auth(request: Request, auth: InboundAuth, *, query_token: bool = False
             user = password = ""
         if same(user, auth.basic.username) & same(password, auth.basic.password):
             return
-    raise Refused(401, "missing or wrong credentials")
+    raise Refused(401, "missing or wrong credentials", {"WWW-Authenticate": challenges(auth)})
+
+
+def challenges(auth: InboundAuth) -> str:
+    """The WWW-Authenticate value of a 401 (RFC 9110 11.6.1): the schemes configured."""
+    schemes = ["Bearer"] if auth.bearer_token is not None else []
+    if auth.basic is not None:
+        schemes.append(f'Basic realm="{REALM}"')
+    return ", ".join(schemes)
 
 
 async def receive(

@@ -227,6 +227,28 @@ async def test_inbound_credentials(
     assert response.status_code == status, response.text
 
 
+@pytest.mark.parametrize(
+    ("auth", "challenge"),
+    [
+        ({"bearer_token": BEARER}, "Bearer"),
+        ({"basic": {"username": "am", "password": "pw-secret-1"}}, 'Basic realm="alertbridge"'),
+        (
+            {"bearer_token": BEARER, "basic": {"username": "am", "password": "pw-secret-1"}},
+            'Bearer, Basic realm="alertbridge"',
+        ),
+    ],
+    ids=["bearer", "basic", "both"],
+)
+async def test_a_401_names_the_configured_schemes(
+    service: MakeService, auth: dict[str, Any], challenge: str
+) -> None:
+    client, _ = await service(auth=auth)
+    for path, body in (("/alertmanager", FIRING), ("/kube-eventer", DEFAULT_EVENT)):
+        response = await client.post(path, content=body)
+        assert response.status_code == 401
+        assert response.headers.get_list("www-authenticate") == [challenge]
+
+
 async def test_secret_path_prefix_moves_the_inbound_routes(service: MakeService) -> None:
     client, _ = await service(path_prefix="/1bdc0637")
     assert (await client.post("/alertmanager", content=FIRING)).status_code == 404
