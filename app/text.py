@@ -46,6 +46,17 @@ def _cleaned(value: str) -> str:
     return _INVISIBLE.sub("", value.replace("\t", " "))
 
 
+def has_surrogate(value: str) -> bool:
+    """True when `value` holds a lone UTF-16 surrogate (what a JSON "\\ud800" escape decodes to):
+    it cannot be encoded as UTF-8, so it cannot be stored or sent as it is."""
+    return _SURROGATES.search(value) is not None
+
+
+def mend_surrogates(value: str) -> str:
+    """`value` with each lone surrogate replaced by U+FFFD, the replacement character."""
+    return _SURROGATES.sub("\ufffd", value) if has_surrogate(value) else value
+
+
 def json_string_body(value: str) -> str:
     """`value` as the inside of a JSON string literal (no surrounding quotes)."""
     # What json.dumps(value, ensure_ascii=False) does for a str, without its per-call set-up.

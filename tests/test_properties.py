@@ -38,7 +38,7 @@ from app.rendering.sandbox import message_strings
 from app.sources import InvalidPayload
 from app.sources.alertmanager import parse_alertmanager
 from app.sources.kube_eventer import parse_kube_eventer
-from app.text import clean_text
+from app.text import clean_text, mend_surrogates
 from tests.fakes.chatbots import FakeBots
 from tests.sources.test_kube_eventer import MESSAGES, default_body
 from tests.support.bots import SECRETS, TOKENS, add_bot, webhook_url
@@ -291,13 +291,27 @@ def alertmanager_bodies(draw: st.DrawFn, max_alerts: int = 300) -> Body:
             },
         )
     )
-    maps = [m for a in alerts for m in (a["labels"], a["annotations"])]
+    # Alertmanager never sends a lone surrogate (Go writes invalid UTF-8 as U+FFFD), and a body
+    # holding one is refused with a 422 naming the field: a valid body has U+FFFD in its place.
+    payload = mended(payload)
+    maps = [m for a in payload["alerts"] for m in (a["labels"], a["annotations"])]
     return Body(
         "alertmanager",
         encode(payload, draw(st.booleans())),
         frozenset(named_ids(maps, "mention_users", USER_IDS)),
         frozenset(named_ids(maps, "mention_mobiles", MOBILES)),
     )
+
+
+def mended(value: Any) -> Any:
+    """`value` with every lone surrogate in its strings and keys replaced by U+FFFD."""
+    if isinstance(value, str):
+        return mend_surrogates(value)
+    if isinstance(value, dict):
+        return {mended(k): mended(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mended(v) for v in value]
+    return value
 
 
 # -- kube-eventer bodies ---------------------------------------------------------------------

@@ -120,6 +120,25 @@ async def test_kube_eventer_bodies_are_answered_exactly_200_and_delivered(
         assert expected_text in text
 
 
+async def test_a_lone_surrogate_escape_is_refused_or_replaced_never_a_500(
+    service: MakeService,
+) -> None:
+    client, bots = await service()
+    firing = json.loads(FIRING)
+    firing["alerts"][0]["annotations"]["summary"] = "LONE"
+    body = json.dumps(firing).replace("LONE", "\\ud800").encode()
+    await expect_error(
+        await client.post("/alertmanager/dingtalk-ops", content=body),
+        422,
+        "alerts.0.annotations.summary: a lone UTF-16 surrogate",
+    )
+    event = b'{"reason": "Back\\ud800Off", "message": "lone \\udc00 here", "type": "Warning"}'
+    response = await client.post("/kube-eventer/dingtalk-ops", content=event)
+    assert response.status_code == 200, response.text
+    await bots.wait_for(lambda: len(bots.received) == 1, timeout=5)
+    assert "lone \ufffd here" in bots.received[0].body["markdown"]["text"]
+
+
 async def expect_error(response: httpx.Response, status: int, fragment: str) -> None:
     assert response.status_code == status, response.text
     assert fragment in response.json()["error"]
