@@ -47,6 +47,7 @@ class ReceiverHealth:
     last_error: str | None = None
     last_error_at: float | None = None
     sent: int = 0
+    failures_in_a_row: int = 0  # failed attempts since the last delivery
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +219,7 @@ class Worker:
             self.metrics.coalesced.labels(*self.labels).inc(len(batch.ids))
         self.health.last_success = self.clock()
         self.health.sent += 1
+        self.health.failures_in_a_row = 0
         code = answer.code if answer else None
         log.info(
             "delivered %s to %s (%s) after %d attempt(s) in %.0f ms",
@@ -256,6 +258,7 @@ class Worker:
         text = self.redactor.scrub(error.message)
         self.health.last_error = f"{error.code}: {text}"
         self.health.last_error_at = self.clock()
+        self.health.failures_in_a_row += 1
         if error.retryable and error.retry_after:
             # The platform's own "slow down": pause the whole bot, not just this message.
             self.limiter.block_for(error.retry_after)

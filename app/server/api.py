@@ -1,4 +1,5 @@
-"""HTTP endpoints: /alertmanager[/{receiver}], /kube-eventer[/{receiver}], /status, /metrics.
+"""HTTP endpoints: /alertmanager[/{receiver}], /kube-eventer[/{receiver}], /status, /ready,
+/metrics.
 
 Answers: 200 once everything is queued; 4xx only for input a retry cannot fix (400 malformed,
 401 credentials, 404 receiver, 408 body not all sent within server.read_timeout_seconds, 413 too
@@ -29,12 +30,14 @@ from app.models import Notification
 from app.outbox.contract import OutboxFull
 from app.server.schema import (
     AcceptedAnswer,
+    ReadyAnswer,
     RefusalAnswer,
     alertmanager_body,
     answers,
     kube_eventer_body,
+    ready_answers,
 )
-from app.server.status import status_report
+from app.server.status import readiness, status_report
 from app.sources import InvalidPayload
 from app.sources.alertmanager import parse_alertmanager
 from app.sources.kube_eventer import parse_kube_eventer
@@ -200,6 +203,13 @@ def health_router() -> APIRouter:
     @router.get("/status")
     async def status(request: Request) -> dict[str, Any]:
         return await status_report(bridge_of(request), request.app.state.reloader)
+
+    @router.get("/ready", responses=ready_answers())
+    async def ready(request: Request) -> Response:
+        reasons = await readiness(bridge_of(request))
+        answer = ReadyAnswer(ready=not reasons, reasons=reasons)
+        content = answer.model_dump(exclude_defaults=True)  # ready: just {"ready": true}
+        return JSONResponse(content, status_code=503 if reasons else 200)
 
     @router.get("/metrics", response_class=PlainTextResponse)
     async def metrics(request: Request) -> Response:

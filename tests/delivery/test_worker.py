@@ -193,6 +193,19 @@ async def test_bot_down_for_a_while_then_deliveries_resume_in_order(
     assert {a.body["content"]["text"] for a in bots.attempts if a.http_status == 503} == {"m0"}
 
 
+async def test_counts_failed_attempts_in_a_row_until_a_delivery(
+    harness_for: Callable[..., Harness],
+) -> None:
+    bots = bots_with("wecom")
+    bots.fail(TOKENS["wecom"], "5xx")
+    harness = harness_for("wecom", bots.app)
+    await harness.queue("wecom", "m0")
+    await bots.wait_for(lambda: harness.worker.health.failures_in_a_row >= 3, timeout=5)
+    bots.heal(TOKENS["wecom"])
+    await bots.wait_for(lambda: harness.worker.health.sent == 1, timeout=5)
+    assert harness.worker.health.failures_in_a_row == 0
+
+
 async def test_permanent_failure_is_buried_once_and_the_queue_moves_on(
     harness_for: Callable[..., Harness],
 ) -> None:
