@@ -14,7 +14,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,7 +24,7 @@ from app.delivery.storm import StormControl
 from app.models import Message, Notification, Rendered
 from app.ops.metrics import Metrics
 from app.ops.redaction import Redactor
-from app.outbox.contract import Outbox, OutboxItem
+from app.outbox.contract import Outbox, OutboxItem, OutboxWriteError
 from app.platforms.sending import Sender, SendError
 from app.rendering.renderer import Renderer
 
@@ -187,7 +187,10 @@ class Worker:
             # the message as a dead letter (`alertbridge outbox retry` once fixed) rather than
             # block every message behind it, retrying a render that fails the same way.
             log.exception("rendering message %s for %s failed", item.id, self.receiver)
-            await self.outbox.bury([item.id], "render failed: internal error")
+            await self.record(
+                "a dead letter",
+                lambda: self.outbox.bury([item.id], "render failed: internal error"),
+            )
             self.metrics.dead.labels(*self.labels).inc()
             return None
         first = await self.outbox.expand(item, parts)
@@ -212,7 +215,7 @@ class Worker:
             await self.failed(batch, internal, seconds)
             return
         seconds = self.observe(started)
-        await self.outbox.ack(batch.ids)
+        await self.record("a delivery", lambda: self.outbox.ack(batch.ids))
         self.metrics.sent.labels(*self.labels).inc()
         if len(batch.ids) > 1:
             self.metrics.digests.labels(*self.labels).inc()
@@ -230,6 +233,33 @@ class Worker:
             seconds * 1000,
             extra=self.outcome_fields(batch, "delivered", code, seconds),
         )
+
+    async def record(self, outcome: str, write: Callable[[], Awaitable[None]]) -> None:
+        """Commit a send's outcome (ack, postpone, bury), trying again with backoff for as long
+        as the outbox cannot (disk full, read-only). Nothing else is sent to this receiver
+        meanwhile: the head message would go out again, once a second, for as long as its ack
+        could not be written. A stop gives up waiting: the message stays queued and is sent
+        once more after the restart, the one duplicate at-least-once allows."""
+        failures = 0
+        while True:
+            try:
+                await write()
+                return
+            except OutboxWriteError as error:
+                failures += 1
+                if self.stopping:
+                    log.warning("could not record %s for %s: %s", outcome, self.receiver, error)
+                    return
+                delay = backoff_seconds(failures, None, self.rng, self.backoff_first_seconds)
+                log.warning(
+                    "cannot record %s for %s in the outbox (%s); sending nothing to it until"
+                    " that works, next try in %.1fs",
+                    outcome,
+                    self.receiver,
+                    error,
+                    delay,
+                )
+                await asyncio.sleep(delay)
 
     def observe(self, started: float) -> float:
         """Record the send's latency; returns it in seconds for the outcome's log line."""
@@ -277,7 +307,8 @@ class Worker:
             text,
             extra=self.outcome_fields(batch, "dead", error.code, seconds),
         )
-        await self.outbox.bury(batch.ids, f"{reason}: {error.code}: {text}")
+        dead = f"{reason}: {error.code}: {text}"
+        await self.record("a dead letter", lambda: self.outbox.bury(batch.ids, dead))
         self.metrics.dead.labels(*self.labels).inc(len(batch.ids))
 
     async def retry(self, batch: Batch, error: SendError, text: str, seconds: float) -> None:
@@ -297,7 +328,10 @@ class Worker:
             delay,
             extra=self.outcome_fields(batch, "retry", error.code, seconds),
         )
-        await self.outbox.postpone(item, self.clock() + delay, f"{error.code}: {text}")
+        until = self.clock() + delay
+        await self.record(
+            "a retry", lambda: self.outbox.postpone(item, until, f"{error.code}: {text}")
+        )
         self.metrics.retries.labels(*self.labels).inc()
 
 

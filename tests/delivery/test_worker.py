@@ -206,6 +206,39 @@ async def test_counts_failed_attempts_in_a_row_until_a_delivery(
     assert harness.worker.health.failures_in_a_row == 0
 
 
+@pytest.mark.parametrize(
+    ("fault", "outcome"), [(None, "ack"), ("5xx", "postpone")], ids=["ack", "postpone"]
+)
+async def test_sends_nothing_more_while_the_outbox_cannot_record_an_outcome(
+    fault: FailMode | None, outcome: str
+) -> None:
+    """Disk full with a healthy (or failing) bot: the send's outcome cannot be committed. The
+    head message must not go out again and again meanwhile: one attempt, then the worker waits
+    (backing off) until the outbox takes the write, and carries on from there."""
+    bots = bots_with("dingtalk")
+    if fault is not None:
+        bots.fail(TOKENS["dingtalk"], fault, times=1)
+    harness = Harness("dingtalk", bots.app)
+    await harness.queue("dingtalk", "m0", "m1")
+    harness.outbox.db.execute("PRAGMA query_only = 1")  # every write fails, as on a full disk
+    harness.worker.start()
+    try:
+        await bots.wait_for(lambda: len(bots.attempts) == 1, timeout=5)
+        await asyncio.sleep(1.5)  # before the fix: the same message again about once a second
+        assert len(bots.attempts) == 1
+        assert await harness.outbox.write_failure() == "attempt to write a readonly database"
+
+        harness.outbox.db.execute("PRAGMA query_only = 0")
+        await bots.wait_for(lambda: len(bots.received) == 2, timeout=10)
+        texts = [m["markdown"]["text"] for m in bots.messages(TOKENS["dingtalk"])]
+        assert texts == ["m0", "m1"]  # each delivered once
+        assert len(bots.attempts) == (2 if outcome == "ack" else 3)
+        assert await harness.outbox.backlog("r") == 0
+    finally:
+        await stop_workers([harness.worker], grace=0)
+        await harness.client.aclose()
+
+
 async def test_permanent_failure_is_buried_once_and_the_queue_moves_on(
     harness_for: Callable[..., Harness],
 ) -> None:
