@@ -23,6 +23,7 @@ from app.intake.router import Router
 from app.ops.logformat import LOG_FORMATS
 from app.ops.logsetup import LOG_FORMAT_ENV, chosen_log_format, setup_logging
 from app.ops.redaction import Redactor
+from app.ops.sighup import hold_sighup
 from app.sources import InvalidPayload
 
 if TYPE_CHECKING:
@@ -316,6 +317,7 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    hold_sighup()  # app/cli/entry.py did already, unless main() is called some other way
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from app.cli.main import main
@@ -122,6 +129,43 @@ def test_serve_with_a_bad_config_exits_non_zero(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "receivers" in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_serve_survives_a_sighup_during_start_up_and_reloads_once_up(
+    tmp_path: Path, config_file: Path
+) -> None:
+    port = free_port()
+    argv = [sys.executable, "-m", "app", "serve", "--config", str(config_file)]
+    argv += ["--host", "127.0.0.1", "--port", str(port), "--data-dir", str(tmp_path / "data")]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(argv, cwd=ROOT, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert process.stderr is not None
+        # This line comes once the config is loaded, before the outbox opens and the server
+        # listens: the middle of start-up, when a ConfigMap update's SIGHUP may well arrive.
+        while "config from" not in (line := process.stderr.readline()):
+            assert line, f"serve ended before start-up was under way: {process.wait(30)}"
+        process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        reload: Any = None
+        while reload is None or reload["trigger"] != "SIGHUP":
+            assert process.poll() is None, f"serve ended on SIGHUP: {process.returncode}"
+            assert time.monotonic() < deadline, "no reload after the SIGHUP of start-up"
+            time.sleep(0.2)
+            with contextlib.suppress(httpx.HTTPError):
+                status = httpx.get(f"http://127.0.0.1:{port}/status", timeout=5)
+                reload = status.json()["config"]["last_reload"]
+        assert reload["result"] == "success"
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
 
 
 async def test_outbox_lists_retries_and_purges_dead_letters(
