@@ -107,15 +107,20 @@ def obtain_config(path: Path | None) -> tuple[Config, str]:
     return load_config(path), str(path)
 
 
-def run_server(app: ASGIApp, host: str, port: int, shutdown_grace: int) -> None:
+def run_server(
+    app: ASGIApp, host: str, port: int, shutdown_grace: int, head_timeout: float = 10.0
+) -> None:
     """uvicorn as `serve` runs it (tests/bench/floor.py serves its floor the same way)."""
     import uvicorn
+
+    from app.server.connections import deadline_protocol
 
     # SIGTERM: uvicorn stops taking requests, lets those in progress (each commits before it
     # answers) finish, then the lifespan gives sends in flight delivery.shutdown_grace.
     # gc.freeze: what imports and start-up built lives as long as the process; left in the
     # collector it made each full collection a 70 ms pause of the event loop (ack latency).
-    # Slow clients: a body must arrive within server.read_timeout_seconds (api.read_body: 408).
+    # Slow clients: a body must arrive within server.read_timeout_seconds (api.read_body: 408),
+    # and so must a request head, from its first byte (app/server/connections.py: 408, closed).
     # No limit_concurrency: beyond it uvicorn answers 503 to every request, /status included, so
     # a pile of idle connections would take the health check down with it.
     gc.freeze()
@@ -128,6 +133,7 @@ def run_server(app: ASGIApp, host: str, port: int, shutdown_grace: int) -> None:
         workers=1,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         timeout_graceful_shutdown=shutdown_grace,
+        http=deadline_protocol(head_timeout),
     )
 
 
@@ -167,7 +173,8 @@ def serve(args: argparse.Namespace) -> int:
     # access_log=False: uvicorn's access log prints query strings, which may carry credentials;
     # api.py logs method, path and status instead. log_config=None keeps our redacting handler.
     try:
-        run_server(app, args.host, args.port, math.ceil(config.delivery.shutdown_grace))
+        grace = math.ceil(config.delivery.shutdown_grace)
+        run_server(app, args.host, args.port, grace, config.server.read_timeout_seconds)
     finally:
         asyncio.run(outbox.close())
     return 0
