@@ -1,5 +1,5 @@
 """`python -m app` runs the command-line interface."""
 
-from app.cli.main import main
+from app.cli.entry import main
 
 raise SystemExit(main())

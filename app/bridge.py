@@ -122,6 +122,7 @@ class Bridge:
                 clock=self.clock,
                 max_age_seconds=self.config.delivery.max_age,
                 storm=StormControl(storm.max_delay, digest) if storm.enabled else None,
+                redactor=self.redactor,
             )
             if receiver.name in self.recent:
                 worker.recent = self.recent[receiver.name]

@@ -22,16 +22,21 @@ class Trusted(str):
 
 
 # Lone surrogates (a JSON "\ud800" decodes to one) cannot be encoded as UTF-8; bidi overrides
-# can make a card read differently from what it says; other C0/C1 controls only garble the text.
+# can make a card read differently from what it says; zero-width characters (U+200B-U+200D, the
+# word joiner U+2060, the BOM U+FEFF) and direction marks (U+200E, U+200F, U+061C) make equal-
+# looking texts differ and hide words; other C0/C1 controls only garble the text.
 _SURROGATES = re.compile("[\ud800-\udfff]")
-_INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]"
+)
 _LINE_BREAKS = re.compile("\r\n|[\r\u2028\u2029\x85]")
 
 
 def clean_text(value: str) -> str:
     """`value` with one kind of newline, tabs as spaces, and nothing unencodable or invisible."""
-    # Everything the patterns match is a control, format, surrogate or line/paragraph separator
-    # character, none of which isprintable() allows: most values need no regex pass at all.
+    # Everything the patterns match is a control (Cc), format (Cf: the zero-width characters,
+    # direction marks and BOM included), surrogate or line/paragraph separator character, none
+    # of which isprintable() allows: most values need no regex pass at all.
     return value if value.isprintable() else _cleaned(value)
 
 
@@ -39,6 +44,17 @@ def _cleaned(value: str) -> str:
     value = _SURROGATES.sub("\ufffd", value)
     value = _LINE_BREAKS.sub("\n", value)
     return _INVISIBLE.sub("", value.replace("\t", " "))
+
+
+def has_surrogate(value: str) -> bool:
+    """True when `value` holds a lone UTF-16 surrogate (what a JSON "\\ud800" escape decodes to):
+    it cannot be encoded as UTF-8, so it cannot be stored or sent as it is."""
+    return _SURROGATES.search(value) is not None
+
+
+def mend_surrogates(value: str) -> str:
+    """`value` with each lone surrogate replaced by U+FFFD, the replacement character."""
+    return _SURROGATES.sub("\ufffd", value) if has_surrogate(value) else value
 
 
 def json_string_body(value: str) -> str:

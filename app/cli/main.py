@@ -23,13 +23,14 @@ from app.intake.router import Router
 from app.ops.logformat import LOG_FORMATS
 from app.ops.logsetup import LOG_FORMAT_ENV, chosen_log_format, setup_logging
 from app.ops.redaction import Redactor
+from app.ops.sighup import hold_sighup
 from app.sources import InvalidPayload
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
     from app.bridge import Bridge
-    from app.outbox.contract import State
+    from app.outbox.contract import OutboxItem, State
     from app.rendering.renderer import Renderer
 
 log = logging.getLogger("alertbridge")
@@ -92,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--id", dest="ids", action="append", default=[], help="only this one")
         implied = " (implied: retry re-queues dead letters)" if action == "retry" else ""
         sub.add_argument("--dead", action="store_true", help="dead letters, not pending" + implied)
+        if action == "list":
+            sub.add_argument(
+                "--config", type=Path, help="the service's config: its secrets are masked"
+            )
     return parser
 
 
@@ -102,15 +107,20 @@ def obtain_config(path: Path | None) -> tuple[Config, str]:
     return load_config(path), str(path)
 
 
-def run_server(app: ASGIApp, host: str, port: int, shutdown_grace: int) -> None:
+def run_server(
+    app: ASGIApp, host: str, port: int, shutdown_grace: int, head_timeout: float = 10.0
+) -> None:
     """uvicorn as `serve` runs it (tests/bench/floor.py serves its floor the same way)."""
     import uvicorn
+
+    from app.server.connections import deadline_protocol
 
     # SIGTERM: uvicorn stops taking requests, lets those in progress (each commits before it
     # answers) finish, then the lifespan gives sends in flight delivery.shutdown_grace.
     # gc.freeze: what imports and start-up built lives as long as the process; left in the
     # collector it made each full collection a 70 ms pause of the event loop (ack latency).
-    # Slow clients: a body must arrive within server.read_timeout_seconds (api.read_body: 408).
+    # Slow clients: a body must arrive within server.read_timeout_seconds (api.read_body: 408),
+    # and so must a request head, from its first byte (app/server/connections.py: 408, closed).
     # No limit_concurrency: beyond it uvicorn answers 503 to every request, /status included, so
     # a pile of idle connections would take the health check down with it.
     gc.freeze()
@@ -123,6 +133,7 @@ def run_server(app: ASGIApp, host: str, port: int, shutdown_grace: int) -> None:
         workers=1,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         timeout_graceful_shutdown=shutdown_grace,
+        http=deadline_protocol(head_timeout),
     )
 
 
@@ -162,7 +173,8 @@ def serve(args: argparse.Namespace) -> int:
     # access_log=False: uvicorn's access log prints query strings, which may carry credentials;
     # api.py logs method, path and status instead. log_config=None keeps our redacting handler.
     try:
-        run_server(app, args.host, args.port, math.ceil(config.delivery.shutdown_grace))
+        grace = math.ceil(config.delivery.shutdown_grace)
+        run_server(app, args.host, args.port, grace, config.server.read_timeout_seconds)
     finally:
         asyncio.run(outbox.close())
     return 0
@@ -265,7 +277,6 @@ def route_test(args: argparse.Namespace) -> int:
 def outbox(args: argparse.Namespace) -> int:
     from app.outbox.admin import OutboxAdmin
     from app.outbox.schema import outbox_path
-    from app.rendering.context import card_title
 
     path = outbox_path(args.data_dir)
     if not path.is_file():
@@ -280,15 +291,26 @@ def outbox(args: argparse.Namespace) -> int:
             count = store.purge(state, args.receiver, args.ids)
             print(f"{count} {state} message(s) deleted")
         else:
-            for item in store.items(state, args.receiver, args.ids):
-                created = datetime.fromtimestamp(item.created_at, UTC).isoformat(timespec="seconds")
-                title = card_title(item.notification, 1, 1, 80) if item.notification.alerts else ""
-                print(f"{item.id}  {item.receiver}  {created}  attempts={item.attempts}  {title}")
-                if item.last_error:
-                    print(f"    {item.last_error}")
+            list_items(store.items(state, args.receiver, args.ids), args.config)
     finally:
         store.close()
     return 0
+
+
+def list_items(items: list[OutboxItem], config_path: Path | None) -> None:
+    """One line per message and its last error, scrubbed of the config's secrets (the same
+    config as `serve`: the file given, else the embedded default): a bot may have echoed its
+    token in an error, and an outbox written before errors were scrubbed still holds it."""
+    from app.rendering.context import card_title
+
+    redactor = Redactor(obtain_config(config_path)[0].secrets())
+    for item in items:
+        created = datetime.fromtimestamp(item.created_at, UTC).isoformat(timespec="seconds")
+        title = card_title(item.notification, 1, 1, 80) if item.notification.alerts else ""
+        line = f"{item.id}  {item.receiver}  {created}  attempts={item.attempts}  {title}"
+        print(redactor.scrub(line))
+        if item.last_error:
+            print(f"    {redactor.scrub(item.last_error)}")
 
 
 COMMANDS = {
@@ -302,6 +324,7 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    hold_sighup()  # app/cli/entry.py did already, unless main() is called some other way
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)

@@ -15,7 +15,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,7 +24,8 @@ from app.delivery.ratelimit import RateLimiter
 from app.delivery.storm import StormControl
 from app.models import Message, Notification, Rendered
 from app.ops.metrics import Metrics
-from app.outbox.contract import Outbox, OutboxItem
+from app.ops.redaction import Redactor
+from app.outbox.contract import Outbox, OutboxItem, OutboxWriteError
 from app.platforms.sending import Sender, SendError
 from app.rendering.renderer import Renderer
 
@@ -49,6 +50,7 @@ class ReceiverHealth:
     last_error: str | None = None
     last_error_at: float | None = None
     sent: int = 0
+    failures_in_a_row: int = 0  # failed attempts since the last delivery
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +102,7 @@ class Worker:
         max_age_seconds: float = MAX_AGE_SECONDS,
         storm: StormControl | None = None,
         backoff_first_seconds: float = BACKOFF_FIRST_SECONDS,
+        redactor: Redactor | None = None,
     ) -> None:
         self.config = receiver
         self.receiver = receiver.name
@@ -112,6 +115,9 @@ class Worker:
         self.max_age_seconds = max_age_seconds
         self.storm = storm
         self.backoff_first_seconds = backoff_first_seconds
+        # A bot may echo its token or our secret in an error text; that text is stored (the
+        # outbox's last_error, `outbox list`) and shown (/status), so it is scrubbed first.
+        self.redactor = redactor or Redactor([sender.webhook_url, sender.secret or ""])
         self.limiter = RateLimiter(sender.RATE_LIMITS)
         self.health = ReceiverHealth()
         self.recent: deque[Delivery] = deque(maxlen=RECENT_DELIVERIES)
@@ -196,7 +202,10 @@ class Worker:
             # the message as a dead letter (`alertbridge outbox retry` once fixed) rather than
             # block every message behind it, retrying a render that fails the same way.
             log.exception("rendering message %s for %s failed", item.id, self.receiver)
-            await self.outbox.bury([item.id], "render failed: internal error")
+            await self.record(
+                "a dead letter",
+                lambda: self.outbox.bury([item.id], "render failed: internal error"),
+            )
             self.metrics.dead.labels(*self.labels).inc()
             return None
         first = await self.outbox.expand(item, parts)
@@ -221,13 +230,14 @@ class Worker:
             await self.failed(batch, internal, seconds)
             return
         seconds = self.observe(started)
-        await self.outbox.ack(batch.ids)
+        await self.record("a delivery", lambda: self.outbox.ack(batch.ids))
         self.metrics.sent.labels(*self.labels).inc()
         if len(batch.ids) > 1:
             self.metrics.digests.labels(*self.labels).inc()
             self.metrics.coalesced.labels(*self.labels).inc(len(batch.ids))
         self.health.last_success = self.clock()
         self.health.sent += 1
+        self.health.failures_in_a_row = 0
         code = answer.code if answer else None
         log.info(
             "delivered %s to %s (%s) after %d attempt(s) in %.0f ms",
@@ -238,6 +248,33 @@ class Worker:
             seconds * 1000,
             extra=self.record_outcome(batch, "delivered", code, seconds),
         )
+
+    async def record(self, outcome: str, write: Callable[[], Awaitable[None]]) -> None:
+        """Commit a send's outcome (ack, postpone, bury), trying again with backoff for as long
+        as the outbox cannot (disk full, read-only). Nothing else is sent to this receiver
+        meanwhile: the head message would go out again, once a second, for as long as its ack
+        could not be written. A stop gives up waiting: the message stays queued and is sent
+        once more after the restart, the one duplicate at-least-once allows."""
+        failures = 0
+        while True:
+            try:
+                await write()
+                return
+            except OutboxWriteError as error:
+                failures += 1
+                if self.stopping:
+                    log.warning("could not record %s for %s: %s", outcome, self.receiver, error)
+                    return
+                delay = backoff_seconds(failures, None, self.rng, self.backoff_first_seconds)
+                log.warning(
+                    "cannot record %s for %s in the outbox (%s); sending nothing to it until"
+                    " that works, next try in %.1fs",
+                    outcome,
+                    self.receiver,
+                    error,
+                    delay,
+                )
+                await asyncio.sleep(delay)
 
     def observe(self, started: float) -> float:
         """Record the send's latency; returns it in seconds for the outcome's log line."""
@@ -266,14 +303,16 @@ class Worker:
 
     async def failed(self, batch: Batch, error: SendError, seconds: float) -> None:
         self.metrics.failed.labels(*self.labels, error.code, str(error.retryable).lower()).inc()
-        self.health.last_error = f"{error.code}: {error.message}"
+        text = self.redactor.scrub(error.message)
+        self.health.last_error = f"{error.code}: {text}"
         self.health.last_error_at = self.clock()
+        self.health.failures_in_a_row += 1
         if error.retryable and error.retry_after:
             # The platform's own "slow down": pause the whole bot, not just this message.
             self.limiter.block_for(error.retry_after)
         too_old = self.clock() - batch.head.created_at > self.max_age_seconds
         if error.retryable and not too_old:
-            await self.retry(batch, error, seconds)
+            await self.retry(batch, error, text, seconds)
             return
         reason = "too old" if too_old else "permanent failure"
         log.error(
@@ -283,13 +322,15 @@ class Worker:
             self.sender.platform,
             batch.head.attempts + 1,
             reason,
-            error.message,
+            text,
             extra=self.record_outcome(batch, "dead", error.code, seconds),
         )
-        await self.outbox.bury(batch.ids, f"{reason}: {error.code}: {error.message}")
+        dead = f"{reason}: {error.code}: {text}"
+        await self.record("a dead letter", lambda: self.outbox.bury(batch.ids, dead))
         self.metrics.dead.labels(*self.labels).inc(len(batch.ids))
 
-    async def retry(self, batch: Batch, error: SendError, seconds: float) -> None:
+    async def retry(self, batch: Batch, error: SendError, text: str, seconds: float) -> None:
+        """Postpone with backoff; `text` is the error's message, scrubbed."""
         item = batch.head
         delay = backoff_seconds(
             item.attempts + 1, error.retry_after, self.rng, self.backoff_first_seconds
@@ -300,12 +341,15 @@ class Worker:
             self.receiver,
             self.sender.platform,
             error.code,
-            error.message,
+            text,
             item.attempts + 1,
             delay,
             extra=self.record_outcome(batch, "retry", error.code, seconds),
         )
-        await self.outbox.postpone(item, self.clock() + delay, f"{error.code}: {error.message}")
+        until = self.clock() + delay
+        await self.record(
+            "a retry", lambda: self.outbox.postpone(item, until, f"{error.code}: {text}")
+        )
         self.metrics.retries.labels(*self.labels).inc()
 
 

@@ -26,6 +26,11 @@ class OutboxFull(Exception):
     """The outbox cannot take more now; the caller answers 503 so the sender retries later."""
 
 
+class OutboxWriteError(Exception):
+    """A change could not be committed (disk full, a disk gone read-only, an I/O error, a lock
+    held too long); none of it was stored. The message says why, without a path or a secret."""
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One message to queue for a receiver, with the alerts it accounts for (digests count them).
@@ -109,7 +114,8 @@ class Outbox(Protocol):
         """Up to `count` of the receiver's due messages, oldest first, read lazily."""
 
     async def ack(self, ids: Sequence[str]) -> None:
-        """The platform accepted them: forget them."""
+        """The platform accepted them: forget them. Like every write below, OutboxWriteError
+        when it cannot be committed."""
 
     async def postpone(self, item: OutboxItem, until: float, error: str) -> None:
         """A retryable failure: keep it at the head, not to be tried again before `until`."""
@@ -133,6 +139,11 @@ class Outbox(Protocol):
 
     async def purge(self, state: State, receiver: str, ids: Sequence[str] = ()) -> int:
         """Delete pending or dead messages (all of the receiver's, or those of `ids`)."""
+
+    async def write_failure(self, *, probe: bool = False) -> str | None:
+        """Why the last write failed, None when it committed. With `probe`, a small write is
+        tried first, so the answer is about now (GET /ready); without, nothing is written
+        (GET /status)."""
 
     async def load_state(self, name: str) -> str | None:
         """A small named value kept across restarts (the heartbeat's state)."""

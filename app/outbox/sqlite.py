@@ -22,7 +22,14 @@ from typing import TypeVar
 
 from app.models import Rendered
 from app.outbox.admin import delete, list_items, requeue_dead
-from app.outbox.contract import Entry, FoldPolicy, OutboxFull, OutboxItem, State
+from app.outbox.contract import (
+    Entry,
+    FoldPolicy,
+    OutboxFull,
+    OutboxItem,
+    OutboxWriteError,
+    State,
+)
 from app.outbox.schema import (
     COLUMNS,
     IN_MEMORY,
@@ -44,6 +51,8 @@ PRUNE_INTERVAL_SECONDS = 60.0
 # this many pages of WAL stays as a backstop.
 BACKSTOP_CHECKPOINT_PAGES = 10_000
 FETCH_ROWS = 100
+# The row GET /ready rewrites to learn whether a write can commit now.
+PROBE_STATE = "ready_probe"
 
 
 class SqliteOutbox:
@@ -63,18 +72,40 @@ class SqliteOutbox:
         self.db = connect(path)
         self.wakeups: dict[str, asyncio.Event] = {}
         self.pruned_at = 0.0
+        self.last_write_error: str | None = None  # why the last write failed; None: it committed
         self.wal: WalKeeper | None = None  # an in-memory outbox has nothing to make durable
         if str(path) != IN_MEMORY:
             self.db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_CHECKPOINT_PAGES}")
             self.wal = WalKeeper(path, connect)
 
     async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """`work` in one write transaction, committed when this returns."""
-        return transact(self.db, work)
+        """`work` in one write transaction, committed when this returns; OutboxWriteError if
+        it cannot be (disk full, read-only, I/O error, locked), and nothing of it is stored."""
+        try:
+            result = transact(self.db, work)
+        except (sqlite3.OperationalError, OSError) as exc:
+            self.last_write_error = str(exc)
+            raise OutboxWriteError(str(exc)) from None
+        self.last_write_error = None
+        return result
 
     async def durable(self) -> None:
         if self.wal is not None:
-            await self.wal.durable()
+            try:
+                await self.wal.durable()
+            except OSError as exc:
+                self.last_write_error = f"fsync failed: {exc.strerror or exc}"
+                raise
+
+    async def write_failure(self, *, probe: bool = False) -> str | None:
+        if probe:
+            with contextlib.suppress(OutboxWriteError):
+                await self.write(
+                    lambda db: db.execute(
+                        "INSERT OR REPLACE INTO state VALUES (?, ?)", (PROBE_STATE, self.clock())
+                    )
+                )
+        return self.last_write_error
 
     async def close(self) -> None:
         if self.wal is not None:
@@ -116,7 +147,7 @@ class SqliteOutbox:
             ids = await self.write(work)
             if ids is not None and self.fsync_before_answer:
                 await self.durable()
-        except (sqlite3.OperationalError, OSError) as exc:  # disk full, I/O error, locked
+        except (OutboxWriteError, OSError) as exc:  # disk full, I/O error, locked
             raise OutboxFull(f"the outbox cannot store it: {exc}") from None
         for receiver in batch if ids is not None else ():
             self._wakeup(receiver).set()

@@ -11,7 +11,15 @@ from urllib.parse import quote_plus
 
 from app.models import MentionSet, Message
 from app.platforms.base import INERT_AT, Dialect, Platform, inert_markdown, plain_text
-from app.platforms.sending import Answer, ErrorCodes, HttpSender, RateLimit, classify, error_text
+from app.platforms.sending import (
+    Answer,
+    ErrorCodes,
+    HttpSender,
+    RateLimit,
+    business_code,
+    classify,
+    error_text,
+)
 from app.text import Trusted
 
 # chat-platforms.md 2.6 (S-D1, S-D5): 20 messages/min per robot, then a 10-minute block.
@@ -51,7 +59,7 @@ class DingtalkSender(HttpSender):
         return f"{self.webhook_url}{separator}timestamp={timestamp_ms}&sign={sign}", message
 
     def check_answer(self, body: dict[str, Any]) -> Answer:
-        code = body.get("errcode", 0)
+        code = business_code(body.get("errcode"))
         return classify("dingtalk", code, error_text(body.get("errmsg", "")), ERROR_CODES)
 
 

@@ -10,7 +10,15 @@ from typing import Any
 
 from app.models import MentionSet, Message
 from app.platforms.base import Dialect, Platform, backslashed, escape_line_starts, plain_text
-from app.platforms.sending import Answer, ErrorCodes, HttpSender, RateLimit, classify, error_text
+from app.platforms.sending import (
+    Answer,
+    ErrorCodes,
+    HttpSender,
+    RateLimit,
+    business_code,
+    classify,
+    error_text,
+)
 from app.text import Trusted, clean_text
 
 # chat-platforms.md 1.6 (S-F1, S-F9): 100/min and 5/s per bot; whole body <= 20 KB.
@@ -50,13 +58,18 @@ class FeishuSender(HttpSender):
         return self.webhook_url, signed
 
     def check_answer(self, body: dict[str, Any]) -> Answer:
-        code = body.get("code")
-        status_code = body.get("StatusCode")
-        # Never trust StatusCode == 0 alone: errors arrive as StatusCode 0 with a non-zero code.
-        failed = (code is not None and code != 0) or (status_code is not None and status_code != 0)
-        number = code if code not in (None, 0) else status_code
         text = error_text(body.get("msg") or body.get("StatusMessage") or "")
-        return classify("feishu", int(number or 0) if failed else 0, text, ERROR_CODES)
+        return classify("feishu", feishu_code(body), text, ERROR_CODES)
+
+
+def feishu_code(body: dict[str, Any]) -> int | None:
+    """The first non-zero of `code` and the older `StatusCode`, 0 when those present are 0, None
+    when neither is there or one is not a number. Never trust StatusCode == 0 alone: errors
+    arrive as StatusCode 0 with a non-zero code (chat-platforms.md 1.7)."""
+    codes = [business_code(body[key]) for key in ("code", "StatusCode") if key in body]
+    if not codes or None in codes:
+        return None
+    return next((code for code in codes if code), 0)
 
 
 # lark_md parses <font>, <at>, <link> and HTML entities (chat-platforms.md 1.5): encode the three

@@ -159,17 +159,34 @@ class HttpSender(Sender):
         if not isinstance(body, dict):
             # A proxy or a platform hiccup answered something that is not the platform's JSON;
             # nothing says the message arrived, and a later attempt may well get through.
-            raise SendError(
-                f"HTTP {status} with an unreadable body from {self.platform}",
-                retryable=True,
-                code="bad_answer",
-            )
-        answer = self.check_answer(body)
-        if not 200 <= status < 300:
+            raise bad_answer(self.platform, f"HTTP {status} with an unreadable body")
+        try:
+            answer = self.check_answer(body)
+        except SendError as error:
+            if error.code != BAD_ANSWER or 200 <= status < 300:
+                raise
+            answer = None  # A 4xx without the platform's code: the status says enough.
+        if answer is None or not 200 <= status < 300:
             raise SendError(
                 f"HTTP {status} from {self.platform}", retryable=False, code=f"http_{status}"
             )
         return answer
+
+
+BAD_ANSWER = "bad_answer"
+
+
+def bad_answer(platform: str, what: str) -> SendError:
+    """An answer without the platform's business code: nothing says the message arrived (a proxy,
+    a misrouted host or a hiccup said it), and a later attempt may well get through."""
+    return SendError(f"{what} from {platform}", retryable=True, code=BAD_ANSWER)
+
+
+def business_code(value: object) -> int | None:
+    """The platform's business code when `value` is one (an integer, not a bool), else None."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value
 
 
 def retry_after_header(response: httpx.Response) -> float | None:
@@ -203,8 +220,13 @@ class ErrorCodes:
     rate_limit_words: tuple[str, ...] = ()
 
 
-def classify(platform: str, code: int, text: str, codes: ErrorCodes) -> Answer:
-    """The platform's answer when `code` is its success code, else the SendError to raise."""
+def classify(platform: str, code: int | None, text: str, codes: ErrorCodes) -> Answer:
+    """The platform's answer when `code` is its success code, else the SendError to raise.
+
+    Only the success code means delivered: an answer without a code (None: `{}`, some other
+    service's JSON) is a retryable "bad_answer"."""
+    if code is None:
+        raise bad_answer(platform, "an answer without a business code")
     if code == codes.success:
         return Answer(str(code), text)
     lowered = text.lower()

@@ -12,6 +12,7 @@ from app.platforms.sending import (
     ErrorCodes,
     HttpSender,
     RateLimit,
+    business_code,
     classify,
     encode_json,
     error_text,
@@ -51,7 +52,7 @@ class WecomSender(HttpSender):
         return len(encode_json(message))
 
     def check_answer(self, body: dict[str, Any]) -> Answer:
-        code = body.get("errcode", 0)
+        code = business_code(body.get("errcode"))
         # errmsg ends in ", from ip: ..., more info at ...": keep only the reason.
         text = error_text(str(body.get("errmsg", "")).split(", hint:")[0])
         return classify("wecom", code, text, ERROR_CODES)

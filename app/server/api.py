@@ -1,5 +1,5 @@
 """HTTP endpoints: /alertmanager[/{receiver}], /grafana[/{receiver}], /kube-eventer[/{receiver}],
-/status, /metrics. /alertmanager also reads a Grafana body, so Grafana may point at either.
+/status, /ready, /metrics. /alertmanager also reads a Grafana body, so Grafana may point at either.
 
 Answers: 200 once everything is queued; 4xx only for input a retry cannot fix (400 malformed,
 401 credentials, 404 receiver, 408 body not all sent within server.read_timeout_seconds, 413 too
@@ -30,13 +30,15 @@ from app.models import Notification
 from app.outbox.contract import OutboxFull
 from app.server.schema import (
     AcceptedAnswer,
+    ReadyAnswer,
     RefusalAnswer,
     alertmanager_body,
     answers,
     grafana_body,
     kube_eventer_body,
+    ready_answers,
 )
-from app.server.status import status_report
+from app.server.status import readiness, status_report
 from app.sources import InvalidPayload
 from app.sources.grafana import parse_alertmanager_or_grafana, parse_grafana
 from app.sources.kube_eventer import parse_kube_eventer
@@ -44,6 +46,7 @@ from app.sources.kube_eventer import parse_kube_eventer
 log = logging.getLogger("alertbridge.api")
 access_log = logging.getLogger("alertbridge.access")
 PREFIX_PLACEHOLDER = "/<prefix>"
+REALM = "alertbridge"
 
 
 class Refused(Exception):
@@ -91,16 +94,21 @@ def same(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-def check_auth(request: Request, auth: InboundAuth) -> None:
-    """Bearer token or basic auth, as Alertmanager's http_config sends them; constant-time."""
+def check_auth(request: Request, auth: InboundAuth, *, query_token: bool = False) -> None:
+    """Bearer token or basic auth, as Alertmanager's http_config sends them; constant-time.
+
+    `query_token`: the bearer token may come as ?token= (kube-eventer only: it cannot send
+    header values containing '='). Alertmanager can send headers, and a token in a URL ends up
+    in its config, logs and proxies, so its routes take the header only."""
     if auth.bearer_token is None and auth.basic is None:
         return
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if auth.bearer_token is not None:
-        # kube-eventer cannot send header values containing '=', so it may use ?token= instead.
-        token = value if scheme.lower() == "bearer" else request.query_params.get("token", "")
-        if same(token, auth.bearer_token):
+        token = value if scheme.lower() == "bearer" else ""
+        if not token and query_token:
+            token = request.query_params.get("token", "")
+        if token and same(token, auth.bearer_token):
             return
     if auth.basic is not None and scheme.lower() == "basic":
         try:
@@ -109,7 +117,15 @@ def check_auth(request: Request, auth: InboundAuth) -> None:
             user = password = ""
         if same(user, auth.basic.username) & same(password, auth.basic.password):
             return
-    raise Refused(401, "missing or wrong credentials")
+    raise Refused(401, "missing or wrong credentials", {"WWW-Authenticate": challenges(auth)})
+
+
+def challenges(auth: InboundAuth) -> str:
+    """The WWW-Authenticate value of a 401 (RFC 9110 11.6.1): the schemes configured."""
+    schemes = ["Bearer"] if auth.bearer_token is not None else []
+    if auth.basic is not None:
+        schemes.append(f'Basic realm="{REALM}"')
+    return ", ".join(schemes)
 
 
 async def receive(
@@ -120,7 +136,7 @@ async def receive(
 ) -> Response:
     bridge = bridge_of(request)
     try:
-        check_auth(request, bridge.config.server.auth)
+        check_auth(request, bridge.config.server.auth, query_token=source == "kube-eventer")
         if receiver is not None and bridge.config.receiver(receiver) is None:
             raise Refused(404, f"no receiver named {receiver!r}")
         body = await read_body(request, bridge.config.server)
@@ -197,6 +213,13 @@ def health_router() -> APIRouter:
     @router.get("/status")
     async def status(request: Request) -> dict[str, Any]:
         return await status_report(bridge_of(request), request.app.state.reloader)
+
+    @router.get("/ready", responses=ready_answers())
+    async def ready(request: Request) -> Response:
+        reasons = await readiness(bridge_of(request))
+        answer = ReadyAnswer(ready=not reasons, reasons=reasons)
+        content = answer.model_dump(exclude_defaults=True)  # ready: just {"ready": true}
+        return JSONResponse(content, status_code=503 if reasons else 200)
 
     @router.get("/metrics", response_class=PlainTextResponse)
     async def metrics(request: Request) -> Response:

@@ -22,6 +22,7 @@ from app.bridge import Bridge
 from app.config.files import Loaded, current_fingerprint
 from app.config.model import Config, ConfigError
 from app.ops.metrics import Metrics
+from app.ops.sighup import hold_sighup, take_sighup
 from app.rendering.checks import load_checked
 
 log = logging.getLogger("alertbridge.reload")
@@ -101,6 +102,8 @@ class Reloader:
         try:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.requested.set)
             self.on_sighup = True
+            if take_sighup():  # one came during start-up (app/ops/sighup.py): reload now
+                self.requested.set()
         except (ValueError, RuntimeError, NotImplementedError):
             # Signals reach only the main thread (a test's app runs in another one).
             log.info("SIGHUP does not reload here: the event loop is not in the main thread")
@@ -109,6 +112,7 @@ class Reloader:
     async def stop(self) -> None:
         if self.on_sighup:
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+            hold_sighup()  # that restored the default, which would end the process mid-shutdown
             self.on_sighup = False
         async with self.swapping:  # a swap under way finishes: never half a bridge
             if self.task is not None:

@@ -38,6 +38,20 @@ class RefusalAnswer(BaseModel):
     error: str = Field(description="Why, without echoing the body or any credential.")
 
 
+class ReadyAnswer(BaseModel):
+    """GET /ready: 200 when the outbox can commit a write, 503 with the reasons when not."""
+
+    ready: bool
+    reasons: list[str] = Field(default=[], description="Why not ready; empty when ready.")
+
+
+def ready_answers() -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {"model": ReadyAnswer, "description": "Ready: the outbox takes writes."},
+        503: {"model": ReadyAnswer, "description": "Not ready; `reasons` says why."},
+    }
+
+
 # 4xx: no retry can fix it; 503: a retry later can, which is what Alertmanager does.
 REFUSALS: dict[int, str] = {
     400: "The body is not readable: malformed JSON, not UTF-8, or empty.",

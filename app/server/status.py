@@ -1,4 +1,6 @@
-"""The JSON of GET /status: version, config load time, and per-receiver delivery health.
+"""The JSON of GET /status (liveness: always 200, "ok" or "degraded" with reasons): version,
+config load time, per-receiver delivery health; and of GET /ready (readiness: 503 unless the
+outbox can commit a write, so a notification answered 2xx is stored).
 
 Webhook URLs appear only as scheme and host; error texts pass through the redactor.
 """
@@ -14,6 +16,10 @@ from app.ops.redaction import redact_url
 
 if TYPE_CHECKING:
     from app.server.reload import Reloader
+
+# A receiver whose last this-many attempts all failed (none delivered since) makes /status
+# "degraded": one failure is routine (a 5xx, a rate limit), a row of them is an unreachable bot.
+FAILING_AFTER_ATTEMPTS = 3
 
 
 def iso(timestamp: float | None) -> str | None:
@@ -38,9 +44,12 @@ async def status_report(bridge: Bridge, reloader: Reloader | None = None) -> dic
             "last_success": iso(health.last_success if health else None),
             "last_error": bridge.redactor.scrub(last_error) if last_error else None,
             "last_error_at": iso(health.last_error_at if health else None),
+            "failures_in_a_row": health.failures_in_a_row if health else 0,
         }
+    reasons = await degraded_reasons(bridge, receivers)
     report: dict[str, Any] = {
-        "status": "ok",
+        "status": "degraded" if reasons else "ok",
+        "reasons": reasons,
         "version": __version__,
         "config": config_report(bridge, reloader),
         "receivers": receivers,
@@ -51,6 +60,28 @@ async def status_report(bridge: Bridge, reloader: Reloader | None = None) -> dic
             heartbeat[key] = iso(heartbeat[key])
         report["heartbeat"] = heartbeat
     return report
+
+
+async def degraded_reasons(bridge: Bridge, receivers: dict[str, Any]) -> list[str]:
+    """Why the service is alive but not doing its job; nothing here is written or probed."""
+    reasons = []
+    if (failure := await bridge.outbox.write_failure()) is not None:
+        reasons.append(f"outbox not writable: {bridge.redactor.scrub(failure)}")
+    for name, receiver in receivers.items():
+        if receiver["failures_in_a_row"] >= FAILING_AFTER_ATTEMPTS:
+            reasons.append(
+                f"receiver {name}: the last {receiver['failures_in_a_row']} delivery attempts"
+                f" failed ({receiver['last_error']})"
+            )
+    return reasons
+
+
+async def readiness(bridge: Bridge) -> list[str]:
+    """Why this instance should get no inbound traffic now; empty when it should. Only the
+    outbox counts: a bot that is down is what the queue is for, and taking the instance out of
+    service would only turn Alertmanager's sends into failures."""
+    failure = await bridge.outbox.write_failure(probe=True)
+    return [] if failure is None else [f"outbox not writable: {bridge.redactor.scrub(failure)}"]
 
 
 def config_report(bridge: Bridge, reloader: Reloader | None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -27,6 +28,7 @@ from app.config.model import Limits
 from app.models import Alert, Notification, Status
 from app.sources import InvalidPayload
 from app.sources.limits import DEFAULT_LIMITS, enforce_limits
+from app.text import has_surrogate
 
 SUPPORTED_VERSIONS = ("3", "4")
 # How many validation errors one 422 message lists; the rest are counted, not spelled out.
@@ -38,6 +40,8 @@ MAX_NAME_CHARS = 40
 _RFC3339 = re.compile(
     r"(?P<base>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(?P<frac>\d+))?(?P<zone>Z|[+-]\d\d:\d\d)"
 )
+# A \uD800-\uDFFF escape: only a body holding one can decode to a lone surrogate.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 # Go's zero time.Time, which Alertmanager sends as endsAt of every firing alert.
 _GO_ZERO_YEAR = 1
 
@@ -173,9 +177,10 @@ def alertmanager_notification(data: Any, limits: Limits) -> Notification:
 
 
 def load_json(body: bytes) -> Any:
-    """`body` decoded; InvalidPayload (400) saying where when it is not JSON."""
+    """`body` decoded; InvalidPayload (400) saying where when it is not JSON, 422 naming the
+    field that holds a lone surrogate (Alertmanager and Grafana never send one)."""
     try:
-        return json.loads(body)
+        data = json.loads(body)
     except json.JSONDecodeError as exc:
         raise InvalidPayload(
             f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", 400
@@ -184,6 +189,35 @@ def load_json(body: bytes) -> Any:
         raise InvalidPayload("body is not UTF-8 encoded JSON", 400) from None
     except (ValueError, RecursionError):  # json's int digit limit, or the recursion limit
         raise InvalidPayload("unreadable JSON: number too long or nesting too deep", 400) from None
+    if _SURROGATE_ESCAPE.search(body) and (where := _surrogate_at(data)) is not None:
+        raise InvalidPayload(
+            f"{where or 'body'}: a lone UTF-16 surrogate (an unpaired \\uD800-\\uDFFF escape) "
+            "is not text",
+            422,
+        )
+    return data
+
+
+def _surrogate_at(data: Any, path: str = "") -> str | None:
+    """The dotted path of the first key or string value holding a lone surrogate, else None.
+    Alertmanager never sends one (Go's encoder writes invalid UTF-8 as U+FFFD), and a label
+    value that is not text cannot be routed, stored or shown faithfully: refused, not mended."""
+    if isinstance(data, str):
+        return path if has_surrogate(data) else None
+    items: Iterable[tuple[object, Any]]
+    if isinstance(data, dict):
+        items = data.items()
+    elif isinstance(data, list):
+        items = enumerate(data)
+    else:
+        return None
+    for key, value in items:
+        where = f"{path}.{_shown(str(key))}" if path else _shown(str(key))
+        if isinstance(key, str) and has_surrogate(key):
+            return where
+        if (found := _surrogate_at(value, where)) is not None:
+            return found
+    return None
 
 
 def describe_errors(exc: ValidationError) -> str:

@@ -17,6 +17,7 @@ from app.config.model import Limits
 from app.models import Alert, Notification
 from app.sources import InvalidPayload
 from app.sources.limits import DEFAULT_LIMITS, enforce_limits
+from app.text import mend_surrogates
 
 # sinks/webhook/webhook.go defaultBodyTemplate, byte for byte. Nothing in it is escaped, and the
 # sink deletes every `"` from the message, so a value is exactly the text up to the next quote.
@@ -195,7 +196,9 @@ def _text(event: dict[str, Any], paths: tuple[str, ...]) -> str:
     for path in paths:
         value = _lookup(event, path)
         if isinstance(value, str | int | float) and not isinstance(value, bool) and value != "":
-            return str(value)
+            # Lenient like the rest of this parser: a lone surrogate (a "\ud800" escape or Go's
+            # \U0000D800) is not text, and becomes U+FFFD rather than cost the event.
+            return mend_surrogates(str(value))
     return ""
 
 

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from app.cli.main import main
+from tests.support.launcher import free_port
 from tests.support.paths import ROOT as REPO_ROOT
 
 ROOT = REPO_ROOT
@@ -124,6 +131,36 @@ def test_serve_with_a_bad_config_exits_non_zero(tmp_path: Path) -> None:
     assert "receivers" in result.stderr
 
 
+def test_serve_survives_a_sighup_during_start_up_and_reloads_once_up(
+    tmp_path: Path, config_file: Path
+) -> None:
+    port = free_port()
+    argv = [sys.executable, "-m", "app", "serve", "--config", str(config_file)]
+    argv += ["--host", "127.0.0.1", "--port", str(port), "--data-dir", str(tmp_path / "data")]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(argv, cwd=ROOT, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert process.stderr is not None
+        # This line comes once the config is loaded, before the outbox opens and the server
+        # listens: the middle of start-up, when a ConfigMap update's SIGHUP may well arrive.
+        while "config from" not in (line := process.stderr.readline()):
+            assert line, f"serve ended before start-up was under way: {process.wait(30)}"
+        process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        reload: Any = None
+        while reload is None or reload["trigger"] != "SIGHUP":
+            assert process.poll() is None, f"serve ended on SIGHUP: {process.returncode}"
+            assert time.monotonic() < deadline, "no reload after the SIGHUP of start-up"
+            time.sleep(0.2)
+            with contextlib.suppress(httpx.HTTPError):
+                status = httpx.get(f"http://127.0.0.1:{port}/status", timeout=5)
+                reload = status.json()["config"]["last_reload"]
+        assert reload["result"] == "success"
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+
 async def test_outbox_lists_retries_and_purges_dead_letters(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -157,6 +194,26 @@ async def test_outbox_lists_retries_and_purges_dead_letters(
     assert main(["outbox", "purge", *data, "--dead"]) == 0
     assert "1 dead message(s) deleted" in capsys.readouterr().out
     assert await store.dead_count("db") == 0
+
+
+async def test_outbox_list_masks_the_configs_secrets_in_stored_errors(
+    tmp_path: Path, config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app.outbox.schema import outbox_path
+    from app.outbox.sqlite import SqliteOutbox
+    from tests.support.queues import entry
+
+    store = SqliteOutbox(outbox_path(tmp_path))
+    ids = await store.enqueue({"ops": [entry({"text": "1"})]})
+    assert ids is not None
+    # As an outbox written before errors were scrubbed holds it: the bot echoed its token.
+    await store.bury(ids, "permanent failure: 300001: token cli-secret-token is not exist")
+    data = ["--data-dir", str(tmp_path), "--config", str(config_file)]
+
+    assert main(["outbox", "list", *data, "--dead"]) == 0
+    out = capsys.readouterr().out
+    assert "cli-secret-token" not in out
+    assert "300001: token *** is not exist" in out
 
 
 def test_outbox_without_a_database_says_where_it_looked(

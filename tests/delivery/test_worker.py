@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config.model import Receiver
@@ -94,11 +95,15 @@ async def test_delivers_queued_messages_in_order(harness_for: Callable[..., Harn
     bots = bots_with("dingtalk")
     harness = harness_for("dingtalk", bots.app)
     await harness.queue("dingtalk", *(f"m{i}" for i in range(5)))
-    await bots.wait_for(lambda: len(bots.received) == 5, timeout=5)
+
+    def sent() -> float:
+        return harness.count("alertbridge_messages_sent_total", receiver="r", platform="dingtalk")
+
+    # The bot has a message before the worker has its answer: wait for the worker's count.
+    await bots.wait_for(lambda: sent() == 5, timeout=5)
     assert [m["markdown"]["text"] for m in bots.messages(TOKENS["dingtalk"])] == [
         f"m{i}" for i in range(5)
     ]
-    assert harness.count("alertbridge_messages_sent_total", receiver="r", platform="dingtalk") == 5
     assert await harness.outbox.backlog("r") == 0
 
 
@@ -195,6 +200,52 @@ async def test_bot_down_for_a_while_then_deliveries_resume_in_order(
     assert {a.body["content"]["text"] for a in bots.attempts if a.http_status == 503} == {"m0"}
 
 
+async def test_counts_failed_attempts_in_a_row_until_a_delivery(
+    harness_for: Callable[..., Harness],
+) -> None:
+    bots = bots_with("wecom")
+    bots.fail(TOKENS["wecom"], "5xx")
+    harness = harness_for("wecom", bots.app)
+    await harness.queue("wecom", "m0")
+    await bots.wait_for(lambda: harness.worker.health.failures_in_a_row >= 3, timeout=5)
+    bots.heal(TOKENS["wecom"])
+    await bots.wait_for(lambda: harness.worker.health.sent == 1, timeout=5)
+    assert harness.worker.health.failures_in_a_row == 0
+
+
+@pytest.mark.parametrize(
+    ("fault", "outcome"), [(None, "ack"), ("5xx", "postpone")], ids=["ack", "postpone"]
+)
+async def test_sends_nothing_more_while_the_outbox_cannot_record_an_outcome(
+    fault: FailMode | None, outcome: str
+) -> None:
+    """Disk full with a healthy (or failing) bot: the send's outcome cannot be committed. The
+    head message must not go out again and again meanwhile: one attempt, then the worker waits
+    (backing off) until the outbox takes the write, and carries on from there."""
+    bots = bots_with("dingtalk")
+    if fault is not None:
+        bots.fail(TOKENS["dingtalk"], fault, times=1)
+    harness = Harness("dingtalk", bots.app)
+    await harness.queue("dingtalk", "m0", "m1")
+    harness.outbox.db.execute("PRAGMA query_only = 1")  # every write fails, as on a full disk
+    harness.worker.start()
+    try:
+        await bots.wait_for(lambda: len(bots.attempts) == 1, timeout=5)
+        await asyncio.sleep(1.5)  # before the fix: the same message again about once a second
+        assert len(bots.attempts) == 1
+        assert await harness.outbox.write_failure() == "attempt to write a readonly database"
+
+        harness.outbox.db.execute("PRAGMA query_only = 0")
+        await bots.wait_for(lambda: len(bots.received) == 2, timeout=10)
+        texts = [m["markdown"]["text"] for m in bots.messages(TOKENS["dingtalk"])]
+        assert texts == ["m0", "m1"]  # each delivered once
+        assert len(bots.attempts) == (2 if outcome == "ack" else 3)
+        assert await harness.outbox.backlog("r") == 0
+    finally:
+        await stop_workers([harness.worker], grace=0)
+        await harness.client.aclose()
+
+
 async def test_permanent_failure_is_buried_once_and_the_queue_moves_on(
     harness_for: Callable[..., Harness],
 ) -> None:
@@ -209,6 +260,40 @@ async def test_permanent_failure_is_buried_once_and_the_queue_moves_on(
     assert await harness.outbox.dead_count("r") == 1
     assert len([a for a in bots.attempts if a.code == 9499]) == 1  # not retried
     assert harness.count("alertbridge_messages_dead_total", receiver="r", platform="feishu") == 1
+
+
+def echoing_bot(errcode: int) -> ASGIApp:
+    """A DingTalk robot whose error text echoes the request URL (its token) and the secret."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        query = scope["query_string"].decode()
+        errmsg = f"rejected {scope['path']}?{query}; the secret is {SECRETS['dingtalk']}"
+        await JSONResponse({"errcode": errcode, "errmsg": errmsg})(scope, receive, send)
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("errcode", "state"), [(-1, "pending"), (300001, "dead")], ids=["postponed", "buried"]
+)
+async def test_an_error_text_echoing_the_token_or_secret_is_stored_redacted(
+    harness_for: Callable[..., Harness], errcode: int, state: str
+) -> None:
+    harness = harness_for("dingtalk", echoing_bot(errcode))
+    await harness.queue("dingtalk", "m0")
+    query = "SELECT last_error FROM messages WHERE state = ?"
+
+    def stored() -> list[str]:
+        rows = harness.outbox.db.execute(query, (state,))
+        return [row["last_error"] for row in rows if row["last_error"]]
+
+    async with asyncio.timeout(5.0):
+        while not stored():  # noqa: ASYNC110 (a row in the outbox: polled, nothing to await)
+            await asyncio.sleep(0.01)
+    shown = [*stored(), harness.worker.health.last_error or ""]
+    assert all("rejected" in text and "***" in text for text in shown)
+    for secret in (TOKENS["dingtalk"], SECRETS["dingtalk"]):
+        assert not [text for text in shown if secret in text]
 
 
 async def test_gives_up_on_a_message_older_than_max_age(

@@ -54,11 +54,15 @@ def test_card_overrides_mount_where_the_config_looks(example: Docs, platform: st
     assert volume["configMap"] == {"name": f"alertbridge-cards-{platform}", "optional": True}
 
 
-@pytest.mark.parametrize("probe", ["startupProbe", "readinessProbe", "livenessProbe"])
-def test_probe_asks_status(example: Docs, probe: str) -> None:
+@pytest.mark.parametrize(
+    ("probe", "path"),
+    [("startupProbe", "/status"), ("readinessProbe", "/ready"), ("livenessProbe", "/status")],
+)
+def test_probes_ask_the_routes_the_readme_names(example: Docs, probe: str, path: str) -> None:
+    """Liveness: the process answers (/status); readiness: it can store alerts now (/ready)."""
     check = container(statefulset(example))[probe]["httpGet"]
 
-    assert check == {"path": "/status", "port": "http"}
+    assert check == {"path": path, "port": "http"}
     assert serves(alertbridge_config(example), "GET", check["path"])
 
 

@@ -176,9 +176,6 @@ def test_readiness_answers_before_the_kubelet_gives_up(renders: Renders) -> None
 
 def test_alertbridge_serves_the_readiness_route(renders: Renders) -> None:
     config = alertbridge_config(renders[CNPG])
-    if not serves(config, "GET", "/ready"):
-        pytest.xfail("alertbridge does not serve GET /ready yet (issue #12)")
-
     assert serves(config, "GET", "/ready")
 
 

@@ -112,7 +112,30 @@ def test_a_slow_body_gets_408_at_the_deadline_while_status_answers(
     assert 'rejected_total{source="alertmanager",status="408"} 1.0' in metrics
 
 
-# What each idle connection sent before going quiet; the last kind gets 408 after the deadline.
+@pytest.mark.parametrize("trickles", [False, True], ids=["stalls", "trickles"])
+def test_a_request_head_that_never_ends_gets_408_and_is_closed_at_the_deadline(
+    service: Service, trickles: bool
+) -> None:
+    with connect(service) as sock:
+        started = time.monotonic()
+        sock.sendall(HEAD[:20])
+        sent = 20
+        while not readable(sock, TRICKLE_EVERY_SECONDS):
+            elapsed = time.monotonic() - started
+            assert elapsed < READ_TIMEOUT_SECONDS + LATE_SECONDS, "the half head is still open"
+            if trickles and elapsed < TRICKLE_UNTIL_SECONDS:  # a byte at a time, never the end
+                sock.sendall(HEAD[sent : sent + 1])
+                sent += 1
+        answered = time.monotonic() - started
+        answer = read_until_closed(sock)
+
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+    assert b"connection: close" in answer.lower()
+    assert READ_TIMEOUT_SECONDS - 0.1 <= answered < READ_TIMEOUT_SECONDS + LATE_SECONDS
+    assert status_took(service) < PROMPT_SECONDS
+
+
+# What each idle connection sent before going quiet; the half-sent kinds get 408 at the deadline.
 OPENINGS = {"nothing": b"", "half-headers": HEAD[:20], "half-body": HEAD + ALERT[:5]}
 
 
@@ -141,8 +164,8 @@ def test_many_idle_connections_hold_up_neither_status_nor_alerts(
     response = httpx.post(service.url + "/alertmanager", content=ALERT, timeout=PROMPT_SECONDS)
     assert response.status_code == 200, response.text
     assert time.monotonic() - started < PROMPT_SECONDS
-    # Those without a body were still open throughout: the server had not simply dropped them.
-    assert not any(readable(sock, 0) for kind, sock in idle_connections if kind != "half-body")
+    # Those that sent nothing were still open throughout: the server had not simply dropped them.
+    assert not any(readable(sock, 0) for kind, sock in idle_connections if kind == "nothing")
 
 
 UVICORN_DEFAULT_KEEP_ALIVE_SECONDS = 5.0

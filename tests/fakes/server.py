@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -25,25 +26,26 @@ class _ThreadServer(uvicorn.Server):
 
 
 @contextmanager
-def serve_in_thread(app: ASGIApp, host: str = "127.0.0.1") -> Iterator[str]:
-    """Yield the base URL ("http://127.0.0.1:54321") of `app` served on a free port."""
+def serve_in_thread(app: ASGIApp, host: str = "127.0.0.1", **options: Any) -> Iterator[str]:
+    """Yield the base URL ("http://127.0.0.1:54321") of `app` served on a free port; `options`
+    override uvicorn.Config's arguments (`http=`, `timeout_keep_alive=`)."""
     # Binding the socket ourselves and handing it over avoids the pick-a-port-then-bind race.
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP;
     # without it every answer (head and body written apart) waits ~40 ms for a delayed ACK.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind((host, 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        loop="asyncio",
-        http="h11",
-        ws="none",  # no websockets import: its deprecation warnings would be errors here.
-        lifespan="off",
-        log_config=None,  # leave the test runner's logging alone
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-    )
+    settings: dict[str, Any] = {
+        "loop": "asyncio",
+        "http": "h11",
+        "ws": "none",  # no websockets import: its deprecation warnings would be errors here.
+        "lifespan": "off",
+        "log_config": None,  # leave the test runner's logging alone
+        "log_level": "warning",
+        "access_log": False,
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+    }
+    config = uvicorn.Config(app, **{**settings, **options})
     server = _ThreadServer(config)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{port}", daemon=True

@@ -148,8 +148,14 @@ def loopback() -> Iterator[tuple[FakeBots, str]]:
 @pytest.mark.parametrize("platform", PLATFORMS)
 @pytest.mark.parametrize(
     ("mode", "code"),
-    [("5xx", "http_503"), ("garbage", "bad_answer"), ("hang", "timeout")],
-    ids=["5xx", "garbage", "hang"],
+    [
+        ("5xx", "http_503"),
+        ("garbage", "bad_answer"),
+        ("empty", "bad_answer"),
+        ("alien", "bad_answer"),
+        ("hang", "timeout"),
+    ],
+    ids=["5xx", "garbage", "200-empty-object", "200-unrelated-json", "hang"],
 )
 async def test_server_trouble_is_retryable(
     loopback: tuple[FakeBots, str], platform: str, mode: FailMode, code: str
@@ -182,6 +188,10 @@ STATUS_TABLE = [
     (404, b"<html>not found</html>", ("bad_answer", True)),
     (200, b"not json", ("bad_answer", True)),
     (200, b"[1,2]", ("bad_answer", True)),
+    (200, b"{}", ("bad_answer", True)),
+    (200, b'{"status":"ok"}', ("bad_answer", True)),
+    (200, b'{"code":"0","errcode":"0","StatusCode":"0"}', ("bad_answer", True)),
+    (400, b"{}", ("http_400", False)),
 ]
 
 
@@ -189,7 +199,19 @@ STATUS_TABLE = [
 @pytest.mark.parametrize(
     ("status", "body", "expected"),
     STATUS_TABLE,
-    ids=["ok", "429", "500", "502", "404-html", "200-not-json", "200-json-list"],
+    ids=[
+        "ok",
+        "429",
+        "500",
+        "502",
+        "404-html",
+        "200-not-json",
+        "200-json-list",
+        "200-empty-object",
+        "200-unrelated-json",
+        "200-code-not-a-number",
+        "400-empty-object",
+    ],
 )
 async def test_every_status_code_through_every_sender(
     platform: str, status: int, body: bytes, expected: tuple[str, bool] | None

@@ -278,6 +278,24 @@ def test_hostile_values_give_valid_json_that_mentions_nobody(platform: str, valu
     assert "49" not in text_of(message)
 
 
+# Zero-width space/non-joiner/joiner, byte-order mark, left-to-right and right-to-left marks:
+# invisible in a card, they make two equal-looking texts differ (and hide a word from a search).
+INVISIBLE = "\u200b\u200c\u200d\ufeff\u200e\u200f"
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_zero_width_characters_and_direction_marks_never_reach_a_card(platform: str) -> None:
+    hidden = "".join(f"{char}Disk" for char in INVISIBLE)
+    sneaky = alert(
+        f"Node{hidden}Full",
+        labels={"pod": f"web{hidden}-1"},
+        annotations={"summary": f"sum{hidden}mary", "description": f"de{hidden}sc"},
+    )
+    text = text_of(render_one(platform, sneaky))
+    assert [char for char in INVISIBLE if char in text] == []
+    assert "NodeDiskDiskDiskDiskDiskDiskFull" in text
+
+
 @pytest.mark.parametrize("kind", ["alert", "event"])
 @pytest.mark.parametrize("platform", CHAT_PLATFORMS)
 def test_hostile_event_fields_mention_nobody(platform: str, kind: str) -> None:

@@ -105,6 +105,16 @@ def test_clean_text_skips_its_patterns_only_where_they_match_nothing(value: str)
     assert clean_text(value) == _cleaned(value)
 
 
+@pytest.mark.parametrize(
+    "char",
+    ["\u200b", "\u200c", "\u200d", "\ufeff", "\u200e", "\u200f", "\u2060", "\u061c"],
+    ids=["zwsp", "zwnj", "zwj", "bom", "lrm", "rlm", "word-joiner", "alm"],
+)
+def test_clean_text_strips_zero_width_characters_and_direction_marks(char: str) -> None:
+    assert not char.isprintable()  # so the fast path hands them to the patterns
+    assert clean_text(f"Disk{char}Full{char}") == "DiskFull"
+
+
 SHORT = st.text(alphabet="abc", max_size=6)  # small enough that a search often succeeds
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | SHORT,

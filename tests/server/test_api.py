@@ -94,6 +94,25 @@ async def test_kube_eventer_bodies_are_answered_exactly_200_and_delivered(
         assert expected_text in text
 
 
+async def test_a_lone_surrogate_escape_is_refused_or_replaced_never_a_500(
+    service: MakeService,
+) -> None:
+    client, bots = await service()
+    firing = json.loads(FIRING)
+    firing["alerts"][0]["annotations"]["summary"] = "LONE"
+    body = json.dumps(firing).replace("LONE", "\\ud800").encode()
+    await expect_error(
+        await client.post("/alertmanager/dingtalk-ops", content=body),
+        422,
+        "alerts.0.annotations.summary: a lone UTF-16 surrogate",
+    )
+    event = b'{"reason": "Back\\ud800Off", "message": "lone \\udc00 here", "type": "Warning"}'
+    response = await client.post("/kube-eventer/dingtalk-ops", content=event)
+    assert response.status_code == 200, response.text
+    await bots.wait_for(lambda: len(bots.received) == 1, timeout=5)
+    assert "lone \ufffd here" in bots.received[0].body["markdown"]["text"]
+
+
 async def expect_error(response: httpx.Response, status: int, fragment: str) -> None:
     assert response.status_code == status, response.text
     assert fragment in response.json()["error"]
@@ -172,6 +191,10 @@ def basic(user: str, password: str) -> str:
         ({"Authorization": basic("am", "nope")}, "/alertmanager", 401),
         ({"Authorization": "Basic !!!"}, "/alertmanager", 401),
         ({}, f"/kube-eventer?token={BEARER}", 200),
+        ({}, f"/kube-eventer/dingtalk-ops?token={BEARER}", 200),
+        ({}, f"/alertmanager?token={BEARER}", 401),
+        ({}, f"/alertmanager/dingtalk-ops?token={BEARER}", 401),
+        ({}, "/kube-eventer?token=", 401),
     ],
     ids=[
         "missing",
@@ -181,6 +204,10 @@ def basic(user: str, password: str) -> str:
         "wrong-basic",
         "garbled-basic",
         "kube-eventer-query-token",
+        "kube-eventer-receiver-query-token",
+        "alertmanager-query-token-refused",
+        "alertmanager-receiver-query-token-refused",
+        "kube-eventer-empty-query-token",
     ],
 )
 async def test_inbound_credentials(
@@ -191,6 +218,28 @@ async def test_inbound_credentials(
     body = DEFAULT_EVENT if "kube" in path else FIRING
     response = await client.post(path, content=body, headers=headers)
     assert response.status_code == status, response.text
+
+
+@pytest.mark.parametrize(
+    ("auth", "challenge"),
+    [
+        ({"bearer_token": BEARER}, "Bearer"),
+        ({"basic": {"username": "am", "password": "pw-secret-1"}}, 'Basic realm="alertbridge"'),
+        (
+            {"bearer_token": BEARER, "basic": {"username": "am", "password": "pw-secret-1"}},
+            'Bearer, Basic realm="alertbridge"',
+        ),
+    ],
+    ids=["bearer", "basic", "both"],
+)
+async def test_a_401_names_the_configured_schemes(
+    service: MakeService, auth: dict[str, Any], challenge: str
+) -> None:
+    client, _ = await service(auth=auth)
+    for path, body in (("/alertmanager", FIRING), ("/kube-eventer", DEFAULT_EVENT)):
+        response = await client.post(path, content=body)
+        assert response.status_code == 401
+        assert response.headers.get_list("www-authenticate") == [challenge]
 
 
 async def test_secret_path_prefix_moves_the_inbound_routes(service: MakeService) -> None:
@@ -239,7 +288,11 @@ async def test_status_and_metrics_never_show_secrets(service: MakeService) -> No
         status = await client.get("/status")
         assert status.status_code == 200
         report = status.json()
-        if report["receivers"]["dingtalk-ops"]["sent"]:
+        # Both outcomes in: the other bots' deliveries may come before feishu's first attempt.
+        if (
+            report["receivers"]["dingtalk-ops"]["sent"]
+            and report["receivers"]["feishu-ops"]["last_error"]
+        ):
             break
         await asyncio.sleep(0.1)
     assert report["receivers"]["feishu-ops"]["webhook"] == "http://fake/***"

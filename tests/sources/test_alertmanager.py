@@ -212,6 +212,54 @@ def test_rejects_wrong_shapes_with_422_naming_the_field(body: Any, message: str)
     assert message in caught.value.message
 
 
+def _lone_surrogate(body: dict[str, Any], marker: str = "LONE") -> bytes:
+    """`body` as JSON with each MARKER turned into a lone "\\ud800" escape."""
+    return encode(body).replace(marker.encode(), b"\\ud800")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (_with_alert(labels={"alertname": "LONE"}), "alerts.0.labels.alertname"),
+        (_with_alert(labels={"alertname": "x", "LONE": "y"}), "alerts.0.labels.\\ud800"),
+        (_with_alert(annotations={"summary": "disk LONE full"}), "alerts.0.annotations.summary"),
+        (_with_alert(generatorURL="http://p/LONE"), "alerts.0.generatorURL"),
+        (_with_alert(fingerprint="LONE"), "alerts.0.fingerprint"),
+        (minimal(receiver="LONE"), "receiver"),
+        (minimal(groupKey="{}:{alertname=LONE}"), "groupKey"),
+        (minimal(commonLabels={"team": "LONE"}), "commonLabels.team"),
+        (minimal(externalURL="LONE"), "externalURL"),
+        (minimal(extra={"nested": ["LONE"]}), "extra.nested.0"),
+    ],
+    ids=[
+        "label-value",
+        "label-name",
+        "annotation",
+        "generator-url",
+        "fingerprint",
+        "receiver",
+        "group-key",
+        "common-label",
+        "external-url",
+        "unknown-field",
+    ],
+)
+def test_refuses_a_lone_surrogate_with_422_naming_the_field(body: Any, field: str) -> None:
+    with pytest.raises(InvalidPayload) as caught:
+        parse_alertmanager(_lone_surrogate(body))
+
+    assert caught.value.status_code == 422
+    assert caught.value.message.startswith(f"{field}: a lone UTF-16 surrogate")
+
+
+def test_accepts_surrogate_pairs_and_upper_case_escapes_of_ordinary_characters() -> None:
+    body = encode(_with_alert(annotations={"summary": "PAIR and UPPER"}))
+    body = body.replace(b"PAIR", b"\\ud83d\\udea8").replace(b"UPPER", b"\\u00E9")
+
+    (alert,) = parse_alertmanager(body).alerts
+    assert alert.annotations["summary"] == "\U0001f6a8 and \u00e9"
+
+
 def test_lists_only_the_first_errors_and_never_echoes_the_input() -> None:
     secret = "do-not-echo-me"
     alerts = [{"status": secret, "labels": {}} for _ in range(8)]

@@ -280,6 +280,21 @@ def test_repairs_string_literals_of_other_templates(raw_message: str, message: s
 
 
 @pytest.mark.parametrize(
+    "body",
+    [
+        b'{"reason": "Back\\ud800Off", "message": "m\\udc00", "involvedObject": {"name": "p"}}',
+        b'{"EventReason": "Back\\U0000d800Off", "EventMessage": "m\\uDC00", "x": "raw \x01"}',
+    ],
+    ids=["json-escapes", "go-escape-on-the-lenient-path"],
+)
+def test_replaces_lone_surrogates_with_the_replacement_character(body: bytes) -> None:
+    alert = only_alert(body)
+
+    assert alert.labels["reason"] == "Back\ufffdOff"
+    assert alert.annotations["message"] == "m\ufffd"
+
+
+@pytest.mark.parametrize(
     ("body", "status", "message"),
     [
         (b"", 400, "empty body"),

@@ -19,6 +19,7 @@ from app.models import Notification
 from app.sources.alertmanager import parse_alertmanager
 from app.sources.grafana import parse_alertmanager_or_grafana, parse_grafana
 from app.sources.kube_eventer import parse_kube_eventer
+from app.text import mend_surrogates
 from tests.fakes.kube_eventer import default_body
 
 PARSERS: dict[str, Callable[..., Notification]] = {
@@ -270,13 +271,27 @@ def alertmanager_bodies(draw: st.DrawFn, max_alerts: int = 300) -> Body:
             },
         )
     )
-    maps = [m for a in alerts for m in (a["labels"], a["annotations"])]
+    # Alertmanager never sends a lone surrogate (Go writes invalid UTF-8 as U+FFFD), and a body
+    # holding one is refused with a 422 naming the field: a valid body has U+FFFD in its place.
+    payload = mended(payload)
+    maps = [m for a in payload["alerts"] for m in (a["labels"], a["annotations"])]
     return Body(
         "alertmanager",
         encode(payload, draw(st.booleans())),
         frozenset(named_ids(maps, "mention_users", USER_IDS)),
         frozenset(named_ids(maps, "mention_mobiles", MOBILES)),
     )
+
+
+def mended(value: Any) -> Any:
+    """`value` with every lone surrogate in its strings and keys replaced by U+FFFD."""
+    if isinstance(value, str):
+        return mend_surrogates(value)
+    if isinstance(value, dict):
+        return {mended(k): mended(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mended(v) for v in value]
+    return value
 
 
 # -- kube-eventer bodies ---------------------------------------------------------------------
