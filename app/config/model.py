@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -208,12 +209,40 @@ class Heartbeat(Strict):
     timeout: Duration = 600.0
 
 
+class Outbox(Strict):
+    """Where messages wait: empty = the SQLite file in --data-dir (one replica); a
+    postgresql:// URL (or env ALERTBRIDGE_OUTBOX_URL, which wins) = several replicas on one
+    PostgreSQL (app/outbox/postgres.py; needs the `postgres` extra)."""
+
+    url: str = ""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not value.startswith(("postgresql://", "postgres://")):
+            # The value may hold a password: the message never repeats it.
+            raise ValueError("outbox.url must be a postgresql:// URL (or empty for SQLite)")
+        return value
+
+
+def dsn_secrets(url: str) -> list[str]:
+    """A database URL and its password (as written and URL-decoded): never to be printed."""
+    if not url:
+        return []
+    try:
+        password = urlsplit(url).password or ""
+    except ValueError:
+        password = ""
+    return [url, password, unquote(password)]
+
+
 class Config(Strict):
     server: Server = Field(default_factory=Server)
     limits: Limits = Field(default_factory=Limits)
     delivery: Delivery = Field(default_factory=Delivery)
     storm: Storm = Field(default_factory=Storm)
     dedup: Dedup = Field(default_factory=Dedup)
+    outbox: Outbox = Field(default_factory=Outbox)
     heartbeat: Heartbeat | None = None
     receivers: list[Receiver] = Field(min_length=1)
     routes: list[Route] = Field(default_factory=list)
@@ -250,4 +279,5 @@ class Config(Strict):
             values.append(auth.basic.password)
         if self.server.path_prefix:
             values.append(self.server.path_prefix.strip("/"))
+        values += dsn_secrets(self.outbox.url)
         return [v for v in values if v]
