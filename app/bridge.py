@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import cast
 
 import httpx
 
-from app.config.model import Config
+from app.config.model import Config, dsn_secrets
 from app.delivery.storm import StormControl
 from app.delivery.worker import Worker, stop_workers
 from app.intake.accept import Accepted, Intake
@@ -21,20 +23,39 @@ from app.intake.heartbeat import HeartbeatMonitor
 from app.models import Notification
 from app.ops.metrics import Metrics
 from app.ops.redaction import Redactor
-from app.outbox.contract import Outbox
+from app.outbox.contract import Lease, Outbox
 from app.outbox.sqlite import SqliteOutbox
 from app.platforms import PLATFORMS
 from app.rendering.digest import DigestRenderer
 from app.rendering.renderer import Renderer
 
 log = logging.getLogger("alertbridge")
+HEARTBEAT_LEASE = "_heartbeat"
 
 
-def open_outbox(
-    config: Config, path: Path | str, clock: Callable[[], float] = time.time
-) -> SqliteOutbox:
-    """The outbox file for this config; ":memory:" for one that dies with the process."""
+OUTBOX_URL_ENV = "ALERTBRIDGE_OUTBOX_URL"
+
+
+def outbox_url(config: Config) -> str:
+    """The PostgreSQL outbox's URL: env ALERTBRIDGE_OUTBOX_URL, else outbox.url; "" = SQLite."""
+    return os.environ.get(OUTBOX_URL_ENV) or config.outbox.url
+
+
+def open_outbox(config: Config, path: Path | str, clock: Callable[[], float] = time.time) -> Outbox:
+    """The PostgreSQL outbox when a URL is set (not connected yet: Bridge.prepare does, in the
+    service's event loop); else the outbox file, ":memory:" for one that dies with the process."""
     memory = max(config.dedup.window, config.dedup.events_window)
+    url = outbox_url(config)
+    if url:
+        from app.outbox.postgres import PostgresOutbox
+
+        return PostgresOutbox(
+            url,
+            max_backlog=config.server.max_backlog,
+            memory_seconds=memory,
+            clock=clock,
+            send_timeout=config.server.send_timeout_seconds,
+        )
     return SqliteOutbox(
         path,
         max_backlog=config.server.max_backlog,
@@ -63,6 +84,7 @@ class Bridge:
         self.metrics = metrics or Metrics()
         self.redactor = redactor or Redactor()
         self.redactor.update(config.secrets())
+        self.redactor.update(dsn_secrets(os.environ.get(OUTBOX_URL_ENV, "")))
         server = config.server
         self.renderer = Renderer(
             timezone=server.timezone,
@@ -83,6 +105,30 @@ class Bridge:
         self.intake = Intake(config, self.outbox, self.metrics, self.dedup, self.heartbeat)
         self.workers: dict[str, Worker] = {}
         self.heartbeat_task: asyncio.Task[None] | None = None
+        self.leases: dict[str, Lease] = {}  # PostgreSQL only: who sends for which receiver
+
+    @property
+    def backend(self) -> str:
+        return "postgresql" if hasattr(self.outbox, "lease") else "sqlite"
+
+    async def prepare(self) -> None:
+        """Connect the outbox if it needs to (PostgreSQL), in the service's event loop."""
+        opening = getattr(self.outbox, "open", None)
+        if opening is not None and not getattr(self.outbox, "opened", True):
+            await opening()
+        if hasattr(self.outbox, "on_db_error"):
+            self.outbox.on_db_error = self.metrics.db_errors.inc
+
+    def lease(self, name: str, limits: list[tuple[int, float]]) -> Lease | None:
+        """The replica-wide lease of `name`, with the metrics of its changes; None on SQLite."""
+        make = getattr(self.outbox, "lease", None)
+        if make is None:
+            return None
+        lease = make(name, limits)
+        lease.on_change = self.metrics.lease_changes.labels(name).inc
+        lease.on_possible_duplicates = self.metrics.possible_duplicates.labels(name).inc
+        self.leases[name] = lease
+        return cast(Lease, lease)
 
     def template_failed(self, platform: str, template: str) -> None:
         self.metrics.template_errors.labels(platform, template).inc()
@@ -118,10 +164,14 @@ class Bridge:
                 max_age_seconds=self.config.delivery.max_age,
                 storm=StormControl(storm.max_delay, digest) if storm.enabled else None,
             )
+            limits = [(lim.count, lim.seconds) for lim in worker.limiter.limits]
+            worker.lease = self.lease(receiver.name, limits)
             self.workers[receiver.name] = worker
             worker.start()
         if self.heartbeat is not None:
-            self.heartbeat_task = asyncio.create_task(self.heartbeat.run(), name="heartbeat")
+            # With replicas, one of them checks (and queues the "pipeline broken" card).
+            run = self.heartbeat.run(self.lease(HEARTBEAT_LEASE, []))
+            self.heartbeat_task = asyncio.create_task(run, name="heartbeat")
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop the workers (a send in flight gets delivery.shutdown_grace) and the heartbeat."""
@@ -130,6 +180,9 @@ class Bridge:
             await asyncio.gather(self.heartbeat_task, return_exceptions=True)
         grace = self.config.delivery.shutdown_grace if grace is None else grace
         await stop_workers(list(self.workers.values()), grace)
+        for lease in self.leases.values():  # released: another replica takes over at once
+            await lease.close()
+        self.leases.clear()
 
     def successor(
         self, config: Config, config_source: str, cards: Mapping[str, str] | None

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 from app import __version__
 from app.config.load import EMBEDDED_DEFAULT, default_config, load_config
 from app.config.matchers import LABEL_NAME
-from app.config.model import Config, ConfigError, Receiver, Server
+from app.config.model import Config, ConfigError, Receiver, Server, dsn_secrets
 from app.intake.router import Router
 from app.ops.logformat import LOG_FORMATS
 from app.ops.logsetup import LOG_FORMAT_ENV, chosen_log_format, setup_logging
-from app.ops.redaction import Redactor
+from app.ops.redaction import Redactor, redact_url
 from app.sources import InvalidPayload
 
 if TYPE_CHECKING:
@@ -127,7 +127,7 @@ def run_server(app: ASGIApp, host: str, port: int, shutdown_grace: int) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from app.bridge import Bridge, open_outbox
+    from app.bridge import Bridge, open_outbox, outbox_url
     from app.outbox.schema import outbox_path
     from app.rendering.checks import load_checked
     from app.server.app import create_app
@@ -141,7 +141,13 @@ def serve(args: argparse.Namespace) -> int:
     setup_logging(args.log_level, redactor, log_format)
     loaded = load_checked(args.config)
     config, source = loaded.config, loaded.source
-    args.data_dir.mkdir(parents=True, exist_ok=True)
+    url = outbox_url(config)
+    redactor.update(dsn_secrets(url))
+    if url:
+        where, pending_count = redact_url(url), asyncio.run(prepared_database(url, redactor))
+    else:
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+        where, pending_count = str(outbox_path(args.data_dir)), -1
     outbox = open_outbox(config, outbox_path(args.data_dir))
     bridge = Bridge(
         config, config_source=source, redactor=redactor, outbox=outbox, cards=loaded.cards
@@ -156,9 +162,9 @@ def serve(args: argparse.Namespace) -> int:
         loaded.digest,
         names,
     )
-    log.info(
-        "outbox %s: %d message(s) pending", outbox_path(args.data_dir), asyncio.run(pending(bridge))
-    )
+    if pending_count < 0:
+        pending_count = asyncio.run(pending(bridge))
+    log.info("outbox %s: %d message(s) pending", where, pending_count)
     # access_log=False: uvicorn's access log prints query strings, which may carry credentials;
     # api.py logs method, path and status instead. log_config=None keeps our redacting handler.
     try:
@@ -166,6 +172,24 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         asyncio.run(outbox.close())
     return 0
+
+
+async def prepared_database(url: str, redactor: Redactor) -> int:
+    """The PostgreSQL outbox reachable and its schema current, or a ConfigError (exit 2) that
+    says why without the password; the messages pending there."""
+    try:
+        from app.outbox.pg_schema import PgSchemaError, prepare_database
+    except ImportError:
+        raise ConfigError(
+            "a postgresql:// outbox needs the postgres extra: pip install 'alertbridge[postgres]'"
+        ) from None
+    import psycopg
+
+    try:
+        return await prepare_database(url)
+    except (psycopg.Error, OSError, PgSchemaError) as exc:
+        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"outbox database {redact_url(url)}: {redactor.scrub(text)}") from None
 
 
 async def pending(bridge: Bridge) -> int:

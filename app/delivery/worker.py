@@ -23,7 +23,7 @@ from app.delivery.ratelimit import RateLimiter
 from app.delivery.storm import StormControl
 from app.models import Message, Notification, Rendered
 from app.ops.metrics import Metrics
-from app.outbox.contract import Outbox, OutboxItem
+from app.outbox.contract import Lease, Outbox, OutboxItem
 from app.platforms.sending import Sender, SendError
 from app.rendering.renderer import Renderer
 
@@ -104,6 +104,10 @@ class Worker:
         self.sending = False
         self.paced_until = 0.0  # monotonic; after a digest, the next send waits until then
         self.task: asyncio.Task[None] | None = None
+        # Replicas on PostgreSQL: only the lease holder sends, each send recorded (fenced) in the
+        # shared ledger first. None: this process is the only sender (SQLite).
+        self.lease: Lease | None = None
+        self.epoch = 0  # of the lease when the limiter was last seeded from the ledger
 
     def start(self) -> None:
         self.task = asyncio.create_task(self.run(), name=f"worker-{self.receiver}")
@@ -128,6 +132,8 @@ class Worker:
             self.metrics.queue_depth.labels(self.receiver).set(depth)
 
     async def step(self) -> None:
+        if self.lease is not None:
+            await self.follow_lease(self.lease)
         head = await self.outbox.next_item(self.receiver)
         wait = head.not_before - self.clock()
         if wait > 0:
@@ -142,13 +148,38 @@ class Worker:
         # Counted as sent only now: building a digest takes time, and the platform counts the
         # request when it arrives, not when its slot was free.
         await self.limiter.acquire()
+        if self.lease is not None and not await self.recorded(self.lease, batch):
+            return
         self.sending = True
         try:
             await self.attempt(batch)
         finally:
             self.sending = False
+            if self.lease is not None:
+                await self.lease.end_send("done")
         if len(batch.ids) > 1 and self.storm is not None:
             self.paced_until = time.monotonic() + self.storm.spacing(self.limiter)
+
+    async def follow_lease(self, lease: Lease) -> None:
+        """Wait until this replica holds the receiver's lease; on a takeover, start the rate
+        limiter from the ledger (the sends of every replica in the platform's windows)."""
+        epoch = await lease.held()
+        if epoch != self.epoch:
+            longest = max((lim.seconds for lim in self.limiter.limits), default=0.0)
+            self.limiter.seed(await lease.recent_sends(longest))
+            self.epoch = epoch
+
+    async def recorded(self, lease: Lease, batch: Batch) -> bool:
+        """The send recorded in the ledger, fenced: False if the lease is lost (nothing is sent)
+        or another replica's sends fill a window (the caller looks at the queue again)."""
+        verdict = await lease.begin_send(batch.ids, "digest" if len(batch.ids) > 1 else "single")
+        if verdict is None:
+            log.warning("%s not sent to %s: the lease is lost", batch.label, self.receiver)
+            return False
+        if verdict > 0:
+            await asyncio.sleep(verdict)
+            return False
+        return True
 
     async def take(self) -> Batch | None:
         """The oldest message, or a digest of the oldest ones when the backlog is too long."""
@@ -253,6 +284,8 @@ class Worker:
         if error.retryable and error.retry_after:
             # The platform's own "slow down": pause the whole bot, not just this message.
             self.limiter.block_for(error.retry_after)
+            if self.lease is not None:
+                await self.lease.block_for(error.retry_after)
         too_old = self.clock() - batch.head.created_at > self.max_age_seconds
         if error.retryable and not too_old:
             await self.retry(batch, error, seconds)

@@ -18,7 +18,7 @@ from typing import Any
 from app.config.model import Heartbeat
 from app.models import Alert, Notification, Status
 from app.ops.metrics import Metrics
-from app.outbox.contract import Entry, Outbox, OutboxFull
+from app.outbox.contract import Entry, Lease, Outbox, OutboxFull
 from app.text import human_duration
 
 log = logging.getLogger("alertbridge.heartbeat")
@@ -108,9 +108,12 @@ class HeartbeatMonitor:
             self.state.missing_since = self.clock()
             await self.save()
 
-    async def run(self) -> None:
+    async def run(self, lease: Lease | None = None) -> None:
+        """Check every check_seconds; with a `lease` (replicas), only while holding it."""
         while True:
             try:
+                if lease is not None:
+                    await lease.held()
                 await self.check()
             except Exception:  # the check must go on; the error is the outbox's, logged
                 log.exception("heartbeat check failed")

@@ -1,0 +1,79 @@
+"""Choosing the PostgreSQL outbox (outbox.url or env ALERTBRIDGE_OUTBOX_URL) and keeping its
+password out of every output: the config's secrets, the redactor, and `serve`'s refusal to start
+(exit 2, a readable message) when the database cannot be used."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from app.bridge import OUTBOX_URL_ENV, open_outbox
+from app.cli.main import main
+from app.config.load import parse_config
+from app.config.model import ConfigError
+from app.ops.redaction import Redactor
+from app.outbox.sqlite import SqliteOutbox
+from tests.support.launcher import free_port
+from tests.support.postgres import PostgresServer
+
+PASSWORD = "pg-S3cret/p@ss+word"
+URL = f"postgresql://alertbridge:{quote(PASSWORD, safe='')}@127.0.0.1:5432/alertbridge"
+RECEIVERS = [{"name": "ops", "platform": "console"}]
+
+
+def test_the_url_password_is_a_secret_as_written_and_decoded() -> None:
+    config = parse_config({"receivers": RECEIVERS, "outbox": {"url": URL}})
+    redactor = Redactor(config.secrets())
+    for text in (URL, PASSWORD, quote(PASSWORD, safe="")):
+        assert PASSWORD not in redactor.scrub(f"error: {text}")
+        assert quote(PASSWORD, safe="") not in redactor.scrub(f"error: {text}")
+
+
+def test_a_url_that_is_not_postgresql_is_refused_without_repeating_it() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"receivers": RECEIVERS, "outbox": {"url": f"mysql://u:{PASSWORD}@h/db"}})
+    assert "postgresql://" in str(caught.value)
+    assert PASSWORD not in str(caught.value)
+
+
+def test_no_url_is_the_sqlite_file_and_the_environment_wins(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    pytest.importorskip("psycopg")
+    config = parse_config({"receivers": RECEIVERS})
+    monkeypatch.delenv(OUTBOX_URL_ENV, raising=False)
+    sqlite = open_outbox(config, tmp_path / "outbox.db")
+    assert isinstance(sqlite, SqliteOutbox)
+    sqlite.db.close()
+    monkeypatch.setenv(OUTBOX_URL_ENV, URL)
+    outbox = open_outbox(config, tmp_path / "other.db")
+    assert type(outbox).__name__ == "PostgresOutbox"
+    assert not (tmp_path / "other.db").exists()
+
+
+@pytest.mark.parametrize("wrong", ["password", "port"])
+def test_serve_with_a_wrong_url_exits_2_with_a_readable_message(
+    postgres_server: PostgresServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    wrong: str,
+) -> None:
+    pytest.importorskip("psycopg")
+    server = postgres_server
+    if wrong == "password":
+        url = server.dsn.replace(quote(server.password, safe=""), quote(PASSWORD, safe=""))
+    else:
+        url = server.dsn.replace(f":{server.port}/", f":{free_port()}/")
+    monkeypatch.setenv(OUTBOX_URL_ENV, url)
+    config = tmp_path / "config.yaml"
+    config.write_text("receivers:\n  - name: ops\n    platform: console\n")
+    assert main(["serve", "--config", str(config), "--data-dir", str(tmp_path / "d")]) == 2
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "outbox database postgresql://127.0.0.1" in text
+    assert ("password authentication failed" if wrong == "password" else "failed") in text
+    for secret in (PASSWORD, quote(PASSWORD, safe=""), server.password):
+        assert secret not in text
