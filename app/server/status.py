@@ -39,10 +39,15 @@ async def status_report(bridge: Bridge, reloader: Reloader | None = None) -> dic
             "last_error": bridge.redactor.scrub(last_error) if last_error else None,
             "last_error_at": iso(health.last_error_at if health else None),
         }
+        lease = bridge.leases.get(receiver.name)
+        if lease is not None:  # replicas on PostgreSQL: who sends to this bot now
+            receivers[receiver.name]["lease_holder"] = await lease.current_holder()
+            receivers[receiver.name]["lease_held_here"] = lease.is_held()
     report: dict[str, Any] = {
         "status": "ok",
         "version": __version__,
         "config": config_report(bridge, reloader),
+        "outbox": {"backend": bridge.backend},
         "receivers": receivers,
     }
     if bridge.heartbeat is not None:

@@ -4,6 +4,7 @@ password out of every output: the config's secrets, the redactor, and `serve`'s 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from urllib.parse import quote
 
@@ -14,6 +15,7 @@ from app.cli.main import main
 from app.config.load import parse_config
 from app.config.model import ConfigError
 from app.ops.redaction import Redactor
+from app.outbox.pg_lease import HOLDER
 from app.outbox.sqlite import SqliteOutbox
 from tests.support.launcher import free_port
 from tests.support.postgres import PostgresServer
@@ -77,3 +79,34 @@ def test_serve_with_a_wrong_url_exits_2_with_a_readable_message(
     assert ("password authentication failed" if wrong == "password" else "failed") in text
     for secret in (PASSWORD, quote(PASSWORD, safe=""), server.password):
         assert secret not in text
+
+
+async def test_status_and_metrics_name_the_backend_and_the_holder_but_not_the_password(
+    postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("psycopg")
+    from app.bridge import Bridge
+    from tests.support.app import running_app
+    from tests.support.postgres import scratch_dsn
+
+    url = scratch_dsn(postgres_server)
+    monkeypatch.setenv(OUTBOX_URL_ENV, url)
+    config = parse_config({"receivers": RECEIVERS, "heartbeat": {"receiver": "ops"}})
+    bridge = Bridge(config, config_source="test", outbox=open_outbox(config, ":memory:"))
+    async with running_app(config, bridge=bridge) as client:
+        for _ in range(50):
+            report = (await client.get("/status")).json()
+            if report["receivers"]["ops"]["lease_holder"]:
+                break
+            await asyncio.sleep(0.1)
+        metrics = (await client.get("/metrics")).text
+        texts = [str(report), metrics]
+    assert report["outbox"] == {"backend": "postgresql"}
+    assert report["receivers"]["ops"]["lease_holder"] == HOLDER
+    assert report["receivers"]["ops"]["lease_held_here"] is True
+    assert 'alertbridge_ha_lease_changes_total{receiver="ops"} 1.0' in metrics
+    assert 'alertbridge_ha_lease_changes_total{receiver="_heartbeat"} 1.0' in metrics
+    assert "alertbridge_outbox_db_errors_total 0.0" in metrics
+    for text in texts:
+        assert postgres_server.password not in text
+        assert quote(postgres_server.password, safe="") not in text
