@@ -10,8 +10,6 @@ import logging
 import math
 import sqlite3
 import sys
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,7 +27,6 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
     from app.bridge import Bridge
-    from app.outbox.contract import State
     from app.rendering.renderer import Renderer
 
 log = logging.getLogger("alertbridge")
@@ -88,10 +85,23 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         sub = actions.add_parser(action, help=text)
         sub.add_argument("--data-dir", type=Path, default=Path("data"))
+        sub.add_argument(
+            "--config",
+            type=Path,
+            help="the service's config: its outbox.url (or env ALERTBRIDGE_OUTBOX_URL) names a"
+            " PostgreSQL outbox to work on instead of --data-dir's file",
+        )
         sub.add_argument("--receiver", help="only this receiver's messages")
         sub.add_argument("--id", dest="ids", action="append", default=[], help="only this one")
         implied = " (implied: retry re-queues dead letters)" if action == "retry" else ""
         sub.add_argument("--dead", action="store_true", help="dead letters, not pending" + implied)
+    moving = actions.add_parser(
+        "migrate",
+        help="copy an outbox (queued and dead messages, dedup memory) between a SQLite file and"
+        " a PostgreSQL database, either way; same ids, idempotent",
+    )
+    moving.add_argument("--from", dest="source", required=True, help="outbox.db path or URL")
+    moving.add_argument("--to", dest="target", required=True, help="postgresql:// URL or path")
     return parser
 
 
@@ -287,32 +297,9 @@ def route_test(args: argparse.Namespace) -> int:
 
 
 def outbox(args: argparse.Namespace) -> int:
-    from app.outbox.admin import OutboxAdmin
-    from app.outbox.schema import outbox_path
-    from app.rendering.context import card_title
+    from app.cli.outbox import outbox_command
 
-    path = outbox_path(args.data_dir)
-    if not path.is_file():
-        raise ConfigError(f"no outbox at {path} (see --data-dir)")
-    store = OutboxAdmin(path)
-    try:
-        state: State = "dead" if args.dead else "pending"
-        if args.action == "retry":
-            count = store.retry_dead(args.receiver, args.ids, now=time.time())
-            print(f"{count} dead letter(s) queued again")
-        elif args.action == "purge":
-            count = store.purge(state, args.receiver, args.ids)
-            print(f"{count} {state} message(s) deleted")
-        else:
-            for item in store.items(state, args.receiver, args.ids):
-                created = datetime.fromtimestamp(item.created_at, UTC).isoformat(timespec="seconds")
-                title = card_title(item.notification, 1, 1, 80) if item.notification.alerts else ""
-                print(f"{item.id}  {item.receiver}  {created}  attempts={item.attempts}  {title}")
-                if item.last_error:
-                    print(f"    {item.last_error}")
-    finally:
-        store.close()
-    return 0
+    return outbox_command(args)
 
 
 COMMANDS = {
