@@ -81,6 +81,7 @@ class PgLease:
         self.acquired = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
         self.sending = False
+        self.send_epoch = 0  # the epoch of the send recorded last
         self.on_change: Callable[[], None] = lambda: None
         self.on_possible_duplicates: Callable[[int], None] = lambda n: None
 
@@ -135,8 +136,10 @@ class PgLease:
             cursor = await conn.execute(
                 "UPDATE ab_leases SET holder = %s, epoch = epoch + 1,"
                 " expires_at = clock_timestamp() + make_interval(secs => %s)"
-                " WHERE receiver = %s AND expires_at < clock_timestamp() RETURNING epoch",
-                (self.holder, self.ttl, self.name),
+                # Its own lease, still valid after a database outage, it takes back at once.
+                " WHERE receiver = %s AND (expires_at < clock_timestamp() OR holder = %s)"
+                " RETURNING epoch",
+                (self.holder, self.ttl, self.name, self.holder),
             )
             row = await cursor.fetchone()
             if row is None:
@@ -233,7 +236,7 @@ class PgLease:
             await self.end_send("aborted")
             self.lost("frozen while recording the send")
             return None
-        self.sending = True
+        self.sending, self.send_epoch = True, self.epoch
         return 0.0
 
     async def end_send(self, outcome: str) -> None:
@@ -241,7 +244,7 @@ class PgLease:
         await self.outbox.execute(
             "UPDATE ab_sends SET outcome = %s WHERE receiver = %s AND holder = %s AND epoch = %s"
             " AND outcome IS NULL",
-            (outcome, self.name, self.holder, self.epoch),
+            (outcome, self.name, self.holder, self.send_epoch),
         )
 
     async def block_for(self, seconds: float) -> None:

@@ -109,9 +109,34 @@ def max_in_window(times: list[float], seconds: float) -> int:
     return most
 
 
-def test_kill_the_lease_holder_mid_storm(
-    postgres: PostgresServer, processes: Processes, bots: Bots, tmp_path: Path
+VARIANTS_ENV = "ALERTBRIDGE_CHAOS_VARIANTS"
+FREEZE_SECONDS = 25.0  # SIGSTOP of the holder: longer than the lease's TTL (15 s)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "kill",
+        pytest.param(
+            "stop",
+            marks=pytest.mark.skipif(
+                not os.environ.get(VARIANTS_ENV), reason=f"a variant: set {VARIANTS_ENV}=1"
+            ),
+        ),
+        pytest.param(
+            "db-restart",
+            marks=pytest.mark.skipif(
+                not os.environ.get(VARIANTS_ENV), reason=f"a variant: set {VARIANTS_ENV}=1"
+            ),
+        ),
+    ],
+)
+def test_the_lease_holder_fails_mid_storm(
+    postgres: PostgresServer, processes: Processes, bots: Bots, tmp_path: Path, fault: str
 ) -> None:
+    """kill: SIGKILL of the holder, restarted 10 s later. stop: SIGSTOP for longer than the
+    lease's TTL, then SIGCONT: the resumed replica must record (and so send) nothing more.
+    db-restart: PostgreSQL restarted in immediate mode (a crash and recovery)."""
     bots.fake.add_dingtalk(TOKEN)
     config = write_yaml(
         tmp_path / "config.yaml",
@@ -145,23 +170,33 @@ def test_kill_the_lease_holder_mid_storm(
 
     time.sleep(max(0.0, start + KILL_AT_SECONDS - time.time()))
     victim, old_holder = holder_index(replicas)
-    with replicas.lock:
-        replicas.dead.add(victim)
-    os.kill(replicas.services[victim].process.pid, signal.SIGKILL)
-    killed_at = time.time()
-    takeover = None
-    while time.time() - killed_at < 40:
-        holders = {s.status()["receivers"]["ops"].get("lease_holder") for s in replicas.live()}
-        holders.discard(None)
-        if holders and old_holder not in holders:
-            takeover = time.time() - killed_at
-            break
-        time.sleep(0.25)
-    time.sleep(max(0.0, killed_at + RESTART_AFTER_SECONDS - time.time()))
-    restarted = processes.restart(replicas.services[victim])
-    with replicas.lock:
-        replicas.services[victim] = restarted
-        replicas.dead.discard(victim)
+    failed_at, takeover, resumed_at = time.time(), None, None
+    if fault == "db-restart":
+        postgres.restart(mode="immediate")
+    else:
+        with replicas.lock:
+            replicas.dead.add(victim)
+        pid = replicas.services[victim].process.pid
+        os.kill(pid, signal.SIGKILL if fault == "kill" else signal.SIGSTOP)
+        while time.time() - failed_at < 40:
+            holders = {s.status()["receivers"]["ops"].get("lease_holder") for s in replicas.live()}
+            holders.discard(None)
+            if holders and old_holder not in holders:
+                takeover = time.time() - failed_at
+                break
+            time.sleep(0.25)
+        if fault == "kill":
+            time.sleep(max(0.0, failed_at + RESTART_AFTER_SECONDS - time.time()))
+            restarted = processes.restart(replicas.services[victim])
+            with replicas.lock:
+                replicas.services[victim] = restarted
+                replicas.dead.discard(victim)
+        else:
+            time.sleep(max(0.0, failed_at + FREEZE_SECONDS - time.time()))
+            os.kill(pid, signal.SIGCONT)
+            resumed_at = time.time()
+            with replicas.lock:
+                replicas.dead.discard(victim)
 
     for thread in peers:
         thread.join(STORM_SECONDS + RETRY_FOR_SECONDS)
@@ -185,12 +220,18 @@ def test_kill_the_lease_holder_mid_storm(
         f" peers; robot got {digests} digests + {cards} cards; missing"
         f" {sum((expected - counts).values())}; alerts delivered twice {duplicated};"
         f" possible duplicates counted {possible:.0f}; takeover {takeover} s; drained"
-        f" {drained} s; refused {refused}; most in a 60 s window {window_most}; AM copies"
+        f" {drained} s ({fault}); refused {refused}; most in a 60 s window {window_most}; AM copies"
         f" dropped (live replicas) {dropped:.0f}"
     )
     assert not failures
-    assert takeover is not None
-    assert takeover < 25
+    if fault != "db-restart":
+        assert takeover is not None
+        assert takeover < 25
+    if resumed_at is not None:  # the resumed holder recorded, so sent, nothing more
+        after = postgres.psql(
+            f"SELECT count(*) FROM ab_sends WHERE holder = '{old_holder}' AND at > {resumed_at}"
+        )
+        assert int(after.strip()) == 0
     assert drained is not None
     assert drained <= DRAIN_DEADLINE_SECONDS
     assert expected - counts == Counter()  # zero lost
