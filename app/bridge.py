@@ -5,6 +5,7 @@ receiver, built, started, stopped, and handed over to the bridge of a reloaded c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -31,6 +32,7 @@ from app.rendering.renderer import Renderer
 
 log = logging.getLogger("alertbridge")
 HEARTBEAT_LEASE = "_heartbeat"
+READY_TIMEOUT_SECONDS = 2.0
 
 
 OUTBOX_URL_ENV = "ALERTBRIDGE_OUTBOX_URL"
@@ -139,8 +141,25 @@ class Bridge:
         """Route and enqueue (app/intake/accept.py); OutboxFull when the outbox cannot take it."""
         return await self.intake.accept(notification, source, only)
 
+    async def ready(self) -> str | None:
+        """None while this replica can accept alerts; else why not (the database unreachable),
+        without secrets. The SQLite file is always there."""
+        ping = getattr(self.outbox, "ping", None)
+        if ping is None:
+            return None
+        try:
+            await asyncio.wait_for(ping(), READY_TIMEOUT_SECONDS)
+        except Exception as exc:  # whatever it is, this replica cannot commit now
+            return self.redactor.scrub(f"outbox database: {type(exc).__name__}: {exc}")
+        return None
+
     async def refresh_gauges(self) -> None:
-        """Backlog and dead letters from the outbox itself: the CLI may have changed them."""
+        """Backlog and dead letters from the outbox itself: the CLI may have changed them.
+        Left as they were while the outbox cannot be read (its database is down)."""
+        with contextlib.suppress(Exception):
+            await self._refresh_gauges()
+
+    async def _refresh_gauges(self) -> None:
         for receiver in self.config.receivers:
             name = receiver.name
             self.metrics.queue_depth.labels(name).set(await self.outbox.backlog(name))

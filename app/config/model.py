@@ -226,14 +226,14 @@ class Outbox(Strict):
 
 
 def dsn_secrets(url: str) -> list[str]:
-    """A database URL and its password (as written and URL-decoded): never to be printed."""
-    if not url:
-        return []
+    """A database URL's password, as written and URL-decoded: never to be printed (the URL
+    itself is not listed: the Redactor would mask its path too, the database's name, which
+    is often "alertbridge", in every line)."""
     try:
         password = urlsplit(url).password or ""
-    except ValueError:
-        password = ""
-    return [url, password, unquote(password)]
+    except ValueError:  # unparseable: mask what follows "user:" up to the host, if anything
+        password = url.partition("://")[2].rpartition("@")[0].partition(":")[2]
+    return [p for p in (password, unquote(password)) if p]
 
 
 class Config(Strict):

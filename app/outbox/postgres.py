@@ -96,6 +96,10 @@ class PostgresOutbox:
             await lease.close()
         await self.pool.close()
 
+    async def ping(self) -> None:
+        """A round trip to the database (readiness): raises if it cannot be reached."""
+        await self.query("SELECT 1")
+
     def lease(self, name: str, limits: Sequence[tuple[int, float]] = ()) -> PgLease:
         """The fenced lease of receiver `name` (or "_heartbeat"); its renewal runs from now."""
         lease = PgLease(self, name, limits, ttl_margin=self.send_timeout)
@@ -108,23 +112,28 @@ class PostgresOutbox:
         async with self.pool.connection() as conn, conn.transaction():
             yield conn
 
+    # A database error (unreachable, timed out) is OutboxFull: inbound (dedup's seen_at, the
+    # heartbeat's state) answers 503; the workers and the leases try again.
+
     async def query(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
         try:
             async with self.pool.connection() as conn:
                 cursor = await conn.execute(sql, args)
                 return list(await cursor.fetchall()) if cursor.description else []
-        except DB_ERRORS:
-            self.on_db_error()
-            raise
+        except DB_ERRORS as exc:
+            raise self.failed(exc) from None
 
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
         try:
             async with self.pool.connection() as conn:
                 cursor = await conn.execute(sql, args)
                 return int(cursor.rowcount)
-        except DB_ERRORS:
-            self.on_db_error()
-            raise
+        except DB_ERRORS as exc:
+            raise self.failed(exc) from None
+
+    def failed(self, exc: BaseException) -> OutboxFull:
+        self.on_db_error()
+        return OutboxFull(f"the outbox database cannot be used: {describe(exc)}")
 
     def _wakeup(self, receiver: str) -> asyncio.Event:
         return self.wakeups.setdefault(receiver, asyncio.Event())
@@ -154,8 +163,7 @@ class PostgresOutbox:
                     ids += await self._insert(conn, receiver, rows, now)
                 await self._prune(conn, now)
         except DB_ERRORS as exc:
-            self.on_db_error()
-            raise OutboxFull(f"the outbox database cannot store it: {describe(exc)}") from None
+            raise self.failed(exc) from None
         for receiver in batch:
             self._wakeup(receiver).set()
         return ids
@@ -304,9 +312,8 @@ class PostgresOutbox:
                             head["pos"] + number / len(rows),
                         ),
                     )
-        except DB_ERRORS:
-            self.on_db_error()
-            raise
+        except DB_ERRORS as exc:
+            raise self.failed(exc) from None
         return replace(item, message=parts[0].message, notification=parts[0].notification)
 
     async def head(self, receiver: str) -> OutboxItem | None:
@@ -344,9 +351,8 @@ class PostgresOutbox:
                     (now, list(ids)),
                 )
                 await conn.execute("DELETE FROM ab_messages WHERE id = ANY(%s)", (list(ids),))
-        except DB_ERRORS:
-            self.on_db_error()
-            raise
+        except DB_ERRORS as exc:
+            raise self.failed(exc) from None
 
     async def postpone(self, item: OutboxItem, until: float, error: str) -> None:
         await self.execute(

@@ -187,6 +187,15 @@ def health_router() -> APIRouter:
     async def status(request: Request) -> dict[str, Any]:
         return await status_report(bridge_of(request), request.app.state.reloader)
 
+    @router.get("/ready", responses={503: {"description": "the outbox cannot be written"}})
+    async def ready(request: Request) -> JSONResponse:
+        """200 while this replica can accept alerts; 503 while its outbox database is
+        unreachable (readiness: the Service sends alerts to the replicas that can commit)."""
+        error = await bridge_of(request).ready()
+        if error is None:
+            return JSONResponse({"ready": True})
+        return JSONResponse({"ready": False, "error": error}, status_code=503)
+
     @router.get("/metrics", response_class=PlainTextResponse)
     async def metrics(request: Request) -> Response:
         bridge = bridge_of(request)

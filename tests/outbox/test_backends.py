@@ -272,6 +272,7 @@ async def test_an_unreachable_database_is_outbox_full_within_seconds(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE application_name = 'alertbridge'"
         )
+        await asyncio.sleep(0.5)  # the backends are gone once their signal is handled
         started = time.monotonic()
         with pytest.raises(OutboxFull) as caught:
             await outbox.enqueue({"a": [entry({})]})

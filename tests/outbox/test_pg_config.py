@@ -5,7 +5,9 @@ password out of every output: the config's secrets, the redactor, and `serve`'s 
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -31,6 +33,8 @@ def test_the_url_password_is_a_secret_as_written_and_decoded() -> None:
     for text in (URL, PASSWORD, quote(PASSWORD, safe="")):
         assert PASSWORD not in redactor.scrub(f"error: {text}")
         assert quote(PASSWORD, safe="") not in redactor.scrub(f"error: {text}")
+    # The database's (and the user's) name stays readable: it is also the program's name.
+    assert redactor.scrub("alertbridge outbox") == "alertbridge outbox"
 
 
 def test_a_url_that_is_not_postgresql_is_refused_without_repeating_it() -> None:
@@ -110,3 +114,51 @@ async def test_status_and_metrics_name_the_backend_and_the_holder_but_not_the_pa
     for text in texts:
         assert postgres_server.password not in text
         assert quote(postgres_server.password, safe="") not in text
+
+
+async def cut_off(server: PostgresServer) -> None:
+    """Terminate the outbox's connections until none is left (one being opened when the
+    port changed may still complete)."""
+    sql = "FROM pg_stat_activity WHERE application_name = 'alertbridge'"
+    for _ in range(50):
+        server.psql_as_superuser(f"SELECT pg_terminate_backend(pid) {sql}")
+        await asyncio.sleep(0.2)
+        if server.psql_as_superuser(f"SELECT count(*) {sql}").strip() == "0":
+            return
+    raise AssertionError("the outbox's connections keep coming back")
+
+
+async def test_a_database_outage_is_503_on_ready_and_inbound_while_status_answers(
+    postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("psycopg")
+    from app.bridge import Bridge
+    from tests.support.app import running_app
+    from tests.support.postgres import scratch_dsn
+
+    monkeypatch.setenv(OUTBOX_URL_ENV, scratch_dsn(postgres_server))
+    config = parse_config({"receivers": RECEIVERS})
+    outbox: Any = open_outbox(config, ":memory:")
+    bridge = Bridge(config, config_source="test", outbox=outbox)
+    alert = {"status": "firing", "labels": {"alertname": "A"}, "startsAt": "2024-01-01T00:00:00Z"}
+    body = {"version": "4", "status": "firing", "alerts": [alert]}
+    async with running_app(config, bridge=bridge) as client:
+        assert (await client.get("/ready")).json() == {"ready": True}
+        # The database goes away: no new connection can be made, every pooled one dies.
+        outbox.pool.kwargs["port"] = free_port()
+        await cut_off(postgres_server)
+        started = time.monotonic()
+        ready = await client.get("/ready")
+        inbound = await client.post("/alertmanager", json=body)
+        status = await client.get("/status")
+        took = time.monotonic() - started
+        metrics = (await client.get("/metrics")).text
+    assert ready.status_code == 503
+    assert inbound.status_code == 503
+    assert status.status_code == 200
+    assert status.json()["receivers"]["ops"]["backlog"] is None
+    assert "error" in status.json()["outbox"]
+    assert took < 15
+    assert "alertbridge_outbox_db_errors_total 0.0" not in metrics
+    for text in (ready.text, inbound.text, status.text, metrics):
+        assert postgres_server.password not in text
