@@ -104,6 +104,7 @@ class Bridge:
             self.heartbeat = HeartbeatMonitor(
                 config.heartbeat, receiver.platform, self.outbox, self.metrics, clock
             )
+            self.heartbeat.shared = self.backend == "postgresql"
         self.intake = Intake(config, self.outbox, self.metrics, self.dedup, self.heartbeat)
         self.workers: dict[str, Worker] = {}
         self.heartbeat_task: asyncio.Task[None] | None = None

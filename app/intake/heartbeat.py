@@ -56,10 +56,14 @@ class HeartbeatMonitor:
         self.started_at = clock()
         self.state = HeartbeatState()
         self.restored = False
+        # Replicas on one PostgreSQL outbox: beats land on any replica, the check runs on one;
+        # each reads the state the others saved before using it.
+        self.shared = False
 
     async def restore(self) -> None:
-        """The state a previous run saved in the outbox; read once, before the first use."""
-        if self.restored:
+        """The state a previous run saved in the outbox; read once, before the first use (every
+        time when the outbox is shared by replicas)."""
+        if self.restored and not self.shared:
             return
         saved = await self.outbox.load_state(STATE_NAME)
         if saved:
