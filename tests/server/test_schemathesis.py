@@ -47,6 +47,7 @@ ENDPOINTS = [
     ("GET", "/kube-eventer/{receiver}"),
     ("POST", "/kube-eventer/{receiver}"),
     ("GET", "/status"),
+    ("GET", "/ready"),
     ("GET", "/metrics"),
 ]
 
