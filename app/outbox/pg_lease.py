@@ -222,6 +222,14 @@ class PgLease:
             wait = window_wait(sent, now, self.limits, float(lease["blocked_until"]))
             if wait > 0:
                 return wait
+            # A send of these messages whose outcome never got recorded (the database failed
+            # between the request and the ack): they may be at the platform already.
+            cursor = await conn.execute(
+                "UPDATE ab_sends SET outcome = 'orphaned' WHERE receiver = %s AND outcome IS NULL"
+                " AND ids && %s RETURNING 1",
+                (self.name, list(ids)),
+            )
+            again = len(await cursor.fetchall())
             await conn.execute(
                 "INSERT INTO ab_sends (receiver, at, epoch, holder, kind, ids)"
                 " VALUES (%s, %s, %s, %s, %s, %s)",
@@ -232,6 +240,8 @@ class PgLease:
                     "DELETE FROM ab_sends WHERE receiver = %s AND at < %s",
                     (self.name, now - max(longest, LEDGER_KEEP_SECONDS)),
                 )
+        if again:
+            self.on_possible_duplicates(again)
         if time.monotonic() - started > FREEZE_GUARD_SECONDS:
             await self.end_send("aborted")
             self.lost("frozen while recording the send")

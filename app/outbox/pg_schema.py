@@ -71,6 +71,7 @@ MIGRATIONS: list[str] = [
         outcome text                                  -- NULL: in flight, or fate unknown
     );
     CREATE INDEX ab_sends_window ON ab_sends (receiver, at);
+    CREATE INDEX ab_sends_open ON ab_sends (receiver) WHERE outcome IS NULL;
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

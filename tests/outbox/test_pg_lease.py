@@ -83,3 +83,17 @@ async def test_the_ledger_is_one_rate_limit_window_for_every_holder(pair: list[A
     await asyncio.wait_for(b.held(), 3)
     assert len(await b.recent_sends(60)) == 3
     assert (await b.begin_send(["m3"], "single") or 0) > 55  # the old holder's sends count
+
+
+async def test_a_resend_after_an_unrecorded_outcome_is_counted_once(pair: list[Any]) -> None:
+    a = lease(pair[0], "r", "replica-a", [(20, 60.0)])
+    await asyncio.wait_for(a.held(), 3)
+    duplicates: list[int] = []
+    a.on_possible_duplicates = duplicates.append
+    assert await a.begin_send(["m1", "m2"], "digest") == 0.0
+    # The request went out; the ack and the outcome failed (the database was away): the
+    # messages are still queued, and go out again, in another digest.
+    assert await a.begin_send(["m2", "m3"], "digest") == 0.0
+    await a.end_send("done")
+    assert await a.begin_send(["m4"], "single") == 0.0
+    assert duplicates == [1]
