@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
+from tests.support.postgres import PostgresServer, running_postgres
 from tests.support.profiles import load_from_environment
 
 load_from_environment()
@@ -16,3 +19,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "filterwarnings", "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning"
     )
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL for the session (tests/support/postgres.py): skips without
+    PostgreSQL installed, fails under CI=true. Tests keep apart with a schema each."""
+    with running_postgres() as server:
+        yield server

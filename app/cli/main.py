@@ -10,19 +10,17 @@ import logging
 import math
 import sqlite3
 import sys
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app import __version__
 from app.config.load import EMBEDDED_DEFAULT, default_config, load_config
 from app.config.matchers import LABEL_NAME
-from app.config.model import Config, ConfigError, Receiver, Server
+from app.config.model import Config, ConfigError, Receiver, Server, dsn_secrets
 from app.intake.router import Router
 from app.ops.logformat import LOG_FORMATS
 from app.ops.logsetup import LOG_FORMAT_ENV, chosen_log_format, setup_logging
-from app.ops.redaction import Redactor
+from app.ops.redaction import Redactor, redact_url
 from app.ops.sighup import hold_sighup
 from app.sources import InvalidPayload
 
@@ -30,7 +28,6 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
     from app.bridge import Bridge
-    from app.outbox.contract import OutboxItem, State
     from app.rendering.renderer import Renderer
 
 log = logging.getLogger("alertbridge")
@@ -89,14 +86,24 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         sub = actions.add_parser(action, help=text)
         sub.add_argument("--data-dir", type=Path, default=Path("data"))
+        sub.add_argument(
+            "--config",
+            type=Path,
+            help="the service's config: its outbox.url (or env ALERTBRIDGE_OUTBOX_URL) names a"
+            " PostgreSQL outbox to work on instead of --data-dir's file; its secrets are masked"
+            " in what is printed",
+        )
         sub.add_argument("--receiver", help="only this receiver's messages")
         sub.add_argument("--id", dest="ids", action="append", default=[], help="only this one")
         implied = " (implied: retry re-queues dead letters)" if action == "retry" else ""
         sub.add_argument("--dead", action="store_true", help="dead letters, not pending" + implied)
-        if action == "list":
-            sub.add_argument(
-                "--config", type=Path, help="the service's config: its secrets are masked"
-            )
+    moving = actions.add_parser(
+        "migrate",
+        help="copy an outbox (queued and dead messages, dedup memory) between a SQLite file and"
+        " a PostgreSQL database, either way; same ids, idempotent",
+    )
+    moving.add_argument("--from", dest="source", required=True, help="outbox.db path or URL")
+    moving.add_argument("--to", dest="target", required=True, help="postgresql:// URL or path")
     return parser
 
 
@@ -138,7 +145,7 @@ def run_server(
 
 
 def serve(args: argparse.Namespace) -> int:
-    from app.bridge import Bridge, open_outbox
+    from app.bridge import Bridge, open_outbox, outbox_url
     from app.outbox.schema import outbox_path
     from app.rendering.checks import load_checked
     from app.server.app import create_app
@@ -152,7 +159,13 @@ def serve(args: argparse.Namespace) -> int:
     setup_logging(args.log_level, redactor, log_format)
     loaded = load_checked(args.config)
     config, source = loaded.config, loaded.source
-    args.data_dir.mkdir(parents=True, exist_ok=True)
+    url = outbox_url(config)
+    redactor.update(dsn_secrets(url))
+    if url:
+        where, pending_count = redact_url(url), asyncio.run(prepared_database(url, redactor))
+    else:
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+        where, pending_count = str(outbox_path(args.data_dir)), -1
     outbox = open_outbox(config, outbox_path(args.data_dir))
     bridge = Bridge(
         config, config_source=source, redactor=redactor, outbox=outbox, cards=loaded.cards
@@ -167,9 +180,9 @@ def serve(args: argparse.Namespace) -> int:
         loaded.digest,
         names,
     )
-    log.info(
-        "outbox %s: %d message(s) pending", outbox_path(args.data_dir), asyncio.run(pending(bridge))
-    )
+    if pending_count < 0:
+        pending_count = asyncio.run(pending(bridge))
+    log.info("outbox %s: %d message(s) pending", where, pending_count)
     # access_log=False: uvicorn's access log prints query strings, which may carry credentials;
     # api.py logs method, path and status instead. log_config=None keeps our redacting handler.
     try:
@@ -178,6 +191,24 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         asyncio.run(outbox.close())
     return 0
+
+
+async def prepared_database(url: str, redactor: Redactor) -> int:
+    """The PostgreSQL outbox reachable and its schema current, or a ConfigError (exit 2) that
+    says why without the password; the messages pending there."""
+    try:
+        from app.outbox.pg_schema import PgSchemaError, prepare_database
+    except ImportError:
+        raise ConfigError(
+            "a postgresql:// outbox needs the postgres extra: pip install 'alertbridge[postgres]'"
+        ) from None
+    import psycopg
+
+    try:
+        return await prepare_database(url)
+    except (psycopg.Error, OSError, PgSchemaError) as exc:
+        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"outbox database {redact_url(url)}: {redactor.scrub(text)}") from None
 
 
 async def pending(bridge: Bridge) -> int:
@@ -275,42 +306,9 @@ def route_test(args: argparse.Namespace) -> int:
 
 
 def outbox(args: argparse.Namespace) -> int:
-    from app.outbox.admin import OutboxAdmin
-    from app.outbox.schema import outbox_path
+    from app.cli.outbox import outbox_command
 
-    path = outbox_path(args.data_dir)
-    if not path.is_file():
-        raise ConfigError(f"no outbox at {path} (see --data-dir)")
-    store = OutboxAdmin(path)
-    try:
-        state: State = "dead" if args.dead else "pending"
-        if args.action == "retry":
-            count = store.retry_dead(args.receiver, args.ids, now=time.time())
-            print(f"{count} dead letter(s) queued again")
-        elif args.action == "purge":
-            count = store.purge(state, args.receiver, args.ids)
-            print(f"{count} {state} message(s) deleted")
-        else:
-            list_items(store.items(state, args.receiver, args.ids), args.config)
-    finally:
-        store.close()
-    return 0
-
-
-def list_items(items: list[OutboxItem], config_path: Path | None) -> None:
-    """One line per message and its last error, scrubbed of the config's secrets (the same
-    config as `serve`: the file given, else the embedded default): a bot may have echoed its
-    token in an error, and an outbox written before errors were scrubbed still holds it."""
-    from app.rendering.context import card_title
-
-    redactor = Redactor(obtain_config(config_path)[0].secrets())
-    for item in items:
-        created = datetime.fromtimestamp(item.created_at, UTC).isoformat(timespec="seconds")
-        title = card_title(item.notification, 1, 1, 80) if item.notification.alerts else ""
-        line = f"{item.id}  {item.receiver}  {created}  attempts={item.attempts}  {title}"
-        print(redactor.scrub(line))
-        if item.last_error:
-            print(f"    {redactor.scrub(item.last_error)}")
+    return outbox_command(args)
 
 
 COMMANDS = {

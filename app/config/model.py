@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -235,6 +236,33 @@ class Console(Strict):
     password: str = Field(min_length=8)
 
 
+class Outbox(Strict):
+    """Where messages wait: empty = the SQLite file in --data-dir (one replica); a
+    postgresql:// URL (or env ALERTBRIDGE_OUTBOX_URL, which wins) = several replicas on one
+    PostgreSQL (app/outbox/postgres.py; needs the `postgres` extra)."""
+
+    url: str = ""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not value.startswith(("postgresql://", "postgres://")):
+            # The value may hold a password: the message never repeats it.
+            raise ValueError("outbox.url must be a postgresql:// URL (or empty for SQLite)")
+        return value
+
+
+def dsn_secrets(url: str) -> list[str]:
+    """A database URL's password, as written and URL-decoded: never to be printed (the URL
+    itself is not listed: the Redactor would mask its path too, the database's name, which
+    is often "alertbridge", in every line)."""
+    try:
+        password = urlsplit(url).password or ""
+    except ValueError:  # unparseable: mask what follows "user:" up to the host, if anything
+        password = url.partition("://")[2].rpartition("@")[0].partition(":")[2]
+    return [p for p in (password, unquote(password)) if p]
+
+
 class Config(Strict):
     server: Server = Field(default_factory=Server)
     console: Console | None = None
@@ -242,6 +270,7 @@ class Config(Strict):
     delivery: Delivery = Field(default_factory=Delivery)
     storm: Storm = Field(default_factory=Storm)
     dedup: Dedup = Field(default_factory=Dedup)
+    outbox: Outbox = Field(default_factory=Outbox)
     heartbeat: Heartbeat | None = None
     receivers: list[Receiver] = Field(min_length=1)
     routes: list[Route] = Field(default_factory=list)
@@ -281,4 +310,5 @@ class Config(Strict):
         values.append(self.server.link_secret or "")
         if self.console is not None:
             values.append(self.console.password)
+        values += dsn_secrets(self.outbox.url)
         return [v for v in values if v]

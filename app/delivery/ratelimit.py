@@ -71,6 +71,13 @@ class RateLimiter:
         await self.wait()
         self.sent.append(self.clock())
 
+    def seed(self, ages: list[float]) -> None:
+        """Start from sends made elsewhere (another replica's, from the shared ledger): each
+        `ages` seconds ago, oldest first."""
+        now = self.clock()
+        self.sent.clear()
+        self.sent.extend(now - age for age in ages)
+
     def block_for(self, seconds: float) -> None:
         """The platform said "too fast": send nothing at all until its penalty is over."""
         self.blocked_until = max(self.blocked_until, self.clock() + seconds)

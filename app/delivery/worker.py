@@ -16,76 +16,31 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Literal
 
 from app.config.model import Receiver
+from app.delivery.outcomes import (
+    BACKOFF_FIRST_SECONDS,
+    RECENT_DELIVERIES,
+    Batch,
+    Delivery,
+    Outcome,
+    ReceiverHealth,
+    backoff_seconds,
+)
 from app.delivery.ratelimit import RateLimiter
 from app.delivery.storm import StormControl
-from app.models import Message, Notification, Rendered
+from app.models import Notification, Rendered
 from app.ops.metrics import Metrics
 from app.ops.redaction import Redactor
-from app.outbox.contract import Outbox, OutboxItem, OutboxWriteError
+from app.outbox.contract import Lease, Outbox, OutboxItem, OutboxWriteError
 from app.platforms.sending import Sender, SendError
 from app.rendering.renderer import Renderer
 
 log = logging.getLogger("alertbridge.delivery")
 
-BACKOFF_FIRST_SECONDS = 1.0
-BACKOFF_MAX_SECONDS = 300.0
 MAX_AGE_SECONDS = 24 * 3600.0  # give up on a message this old (a dead letter then)
 # After an unexpected error (the outbox's disk, a bug), pause before looking at the queue again.
 ERROR_PAUSE_SECONDS = 1.0
-
-Outcome = Literal["delivered", "retry", "dead"]
-# Deliveries kept per worker for the console's receiver page: in memory, gone on restart.
-RECENT_DELIVERIES = 50
-
-
-@dataclass(slots=True)
-class ReceiverHealth:
-    """What /status shows per receiver."""
-
-    last_success: float | None = None
-    last_error: str | None = None
-    last_error_at: float | None = None
-    sent: int = 0
-    failures_in_a_row: int = 0  # failed attempts since the last delivery
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One send's outcome, as the console lists it."""
-
-    at: float  # wall-clock seconds
-    outcome: Outcome
-    code: str | None  # the platform's code ("0", "19024", "http_503", "timeout")
-    latency_ms: float
-    messages: int  # more than one: a digest
-
-
-@dataclass(frozen=True, slots=True)
-class Batch:
-    """What one send carries: one queued message, or a digest standing for several."""
-
-    message: Message
-    ids: list[str]
-    head: OutboxItem  # the oldest: its attempts, backoff and age stand for the batch
-
-    @property
-    def label(self) -> str:
-        if len(self.ids) == 1:
-            return f"message {self.head.id}"
-        return f"digest of {len(self.ids)} messages ({self.head.id} … {self.ids[-1]})"
-
-
-def backoff_seconds(
-    attempt: int, hint: float | None, rng: random.Random, first: float = BACKOFF_FIRST_SECONDS
-) -> float:
-    """Exponential backoff with jitter, never shorter than the platform's own wait hint."""
-    ceiling = min(BACKOFF_MAX_SECONDS, first * 2 ** max(0, attempt - 1))
-    delay = rng.uniform(ceiling / 2, ceiling)
-    return max(delay, hint or 0.0)
 
 
 class Worker:
@@ -125,6 +80,10 @@ class Worker:
         self.sending = False
         self.paced_until = 0.0  # monotonic; after a digest, the next send waits until then
         self.task: asyncio.Task[None] | None = None
+        # Replicas on PostgreSQL: only the lease holder sends, each send recorded (fenced) in the
+        # shared ledger first. None: this process is the only sender (SQLite).
+        self.lease: Lease | None = None
+        self.epoch = 0  # of the lease when the limiter was last seeded from the ledger
 
     def start(self) -> None:
         self.task = asyncio.create_task(self.run(), name=f"worker-{self.receiver}")
@@ -149,6 +108,8 @@ class Worker:
             self.metrics.queue_depth.labels(self.receiver).set(depth)
 
     async def step(self) -> None:
+        if self.lease is not None:
+            await self.follow_lease(self.lease)
         head = await self.outbox.next_item(self.receiver)
         wait = head.not_before - self.clock()
         if wait > 0:
@@ -163,13 +124,38 @@ class Worker:
         # Counted as sent only now: building a digest takes time, and the platform counts the
         # request when it arrives, not when its slot was free.
         await self.limiter.acquire()
+        if self.lease is not None and not await self.recorded(self.lease, batch):
+            return
         self.sending = True
         try:
             await self.attempt(batch)
         finally:
             self.sending = False
+            if self.lease is not None:
+                await self.lease.end_send("done")
         if len(batch.ids) > 1 and self.storm is not None:
             self.paced_until = time.monotonic() + self.storm.spacing(self.limiter)
+
+    async def follow_lease(self, lease: Lease) -> None:
+        """Wait until this replica holds the receiver's lease; on a takeover, start the rate
+        limiter from the ledger (the sends of every replica in the platform's windows)."""
+        epoch = await lease.held()
+        if epoch != self.epoch:
+            longest = max((lim.seconds for lim in self.limiter.limits), default=0.0)
+            self.limiter.seed(await lease.recent_sends(longest))
+            self.epoch = epoch
+
+    async def recorded(self, lease: Lease, batch: Batch) -> bool:
+        """The send recorded in the ledger, fenced: False if the lease is lost (nothing is sent)
+        or another replica's sends fill a window (the caller looks at the queue again)."""
+        verdict = await lease.begin_send(batch.ids, "digest" if len(batch.ids) > 1 else "single")
+        if verdict is None:
+            log.warning("%s not sent to %s: the lease is lost", batch.label, self.receiver)
+            return False
+        if verdict > 0:
+            await asyncio.sleep(verdict)
+            return False
+        return True
 
     async def take(self) -> Batch | None:
         """The oldest message, or a digest of the oldest ones when the backlog is too long."""
@@ -310,6 +296,8 @@ class Worker:
         if error.retryable and error.retry_after:
             # The platform's own "slow down": pause the whole bot, not just this message.
             self.limiter.block_for(error.retry_after)
+            if self.lease is not None:
+                await self.lease.block_for(error.retry_after)
         too_old = self.clock() - batch.head.created_at > self.max_age_seconds
         if error.retryable and not too_old:
             await self.retry(batch, error, text, seconds)

@@ -18,7 +18,7 @@ from typing import Any
 from app.config.model import Heartbeat
 from app.models import Alert, Notification, Status
 from app.ops.metrics import Metrics
-from app.outbox.contract import Entry, Outbox, OutboxFull
+from app.outbox.contract import Entry, Lease, Outbox, OutboxFull
 from app.text import human_duration
 
 log = logging.getLogger("alertbridge.heartbeat")
@@ -56,10 +56,14 @@ class HeartbeatMonitor:
         self.started_at = clock()
         self.state = HeartbeatState()
         self.restored = False
+        # Replicas on one PostgreSQL outbox: beats land on any replica, the check runs on one;
+        # each reads the state the others saved before using it.
+        self.shared = False
 
     async def restore(self) -> None:
-        """The state a previous run saved in the outbox; read once, before the first use."""
-        if self.restored:
+        """The state a previous run saved in the outbox; read once, before the first use (every
+        time when the outbox is shared by replicas)."""
+        if self.restored and not self.shared:
             return
         saved = await self.outbox.load_state(STATE_NAME)
         if saved:
@@ -108,9 +112,12 @@ class HeartbeatMonitor:
             self.state.missing_since = self.clock()
             await self.save()
 
-    async def run(self) -> None:
+    async def run(self, lease: Lease | None = None) -> None:
+        """Check every check_seconds; with a `lease` (replicas), only while holding it."""
         while True:
             try:
+                if lease is not None:
+                    await lease.held()
                 await self.check()
             except Exception:  # the check must go on; the error is the outbox's, logged
                 log.exception("heartbeat check failed")

@@ -162,6 +162,23 @@ class Metrics:
             "1 unless the last reload was rejected (the config before it is still in force).",
             registry=r,
         )
+        self.lease_changes = Counter(
+            "alertbridge_ha_lease_changes_total",
+            "Leases this replica took over (PostgreSQL outbox): per receiver, or _heartbeat.",
+            ["receiver"],
+            registry=r,
+        )
+        self.possible_duplicates = Counter(
+            "alertbridge_ha_possible_duplicates_total",
+            "Sends of a previous lease holder with no known outcome, sent again on takeover.",
+            ["receiver"],
+            registry=r,
+        )
+        self.db_errors = Counter(
+            "alertbridge_outbox_db_errors_total",
+            "Failed or timed-out operations on the outbox database (PostgreSQL).",
+            registry=r,
+        )
         # Both series exist from the start, so increase() sees the first failure, and a process
         # that never reloaded counts as good.
         for result in ("success", "failure"):

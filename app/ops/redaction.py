@@ -19,10 +19,13 @@ MIN_SECRET_CHARS = 4
 
 def redact_url(url: str) -> str:
     """Scheme and host only: enough to tell bots apart, nothing that authenticates."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a malformed URL (a port out of range): its text may hold a password
+        return MASK
     if not parts.scheme or not parts.hostname:
         return MASK if url else ""
-    port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme}://{parts.hostname}{port}/{MASK}"
 
 

@@ -151,3 +151,36 @@ class Outbox(Protocol):
     async def save_state(self, name: str, value: str) -> None: ...
 
     async def close(self) -> None: ...
+
+
+class Lease(Protocol):
+    """The right to send for one receiver (or to run the heartbeat check), held by one replica
+    at a time (app/outbox/pg_lease.py: a fenced lease row and a send ledger in PostgreSQL).
+    Where there is one process (SQLite), there is no lease: the worker gets None."""
+
+    holder: str  # who this replica is: hostname/pid/random
+
+    async def held(self) -> int:
+        """Wait until this replica holds the lease; its epoch (it grows on every takeover)."""
+
+    def is_held(self) -> bool: ...
+
+    async def recent_sends(self, seconds: float) -> list[float]:
+        """How long ago (seconds) each send to this receiver in the last `seconds` started,
+        whichever replica made it: a new holder's rate limiter starts from them."""
+
+    async def begin_send(self, ids: Sequence[str], kind: str) -> float | None:
+        """Record a send about to start, if the lease is still ours and the ledger's windows
+        allow one more: 0.0 (go), seconds to wait first (nothing recorded), or None (the lease
+        is lost: send nothing)."""
+
+    async def end_send(self, outcome: str) -> None:
+        """The recorded send is over (whatever the platform answered)."""
+
+    async def block_for(self, seconds: float) -> None:
+        """The platform said "too fast": kept on the lease row for the next holder too."""
+
+    async def current_holder(self) -> str | None:
+        """Who holds it now, from the database (for /status)."""
+
+    async def close(self) -> None: ...

@@ -47,6 +47,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         timeout = http_timeout(config.server)
         async with httpx.AsyncClient(timeout=timeout, transport=transport) as client:
+            await bridge.prepare()
             bridge.start(client)
             if reloader is not None:
                 reloader.start(app, client)

@@ -42,6 +42,7 @@ RESTART_KEYS = (
     "dedup.window",
     "dedup.events_window",
     "delivery.shutdown_grace",
+    "outbox.url",
 )
 
 Trigger = Literal["SIGHUP", "files changed"]

@@ -7,6 +7,7 @@ Webhook URLs appear only as scheme and host; error texts pass through the redact
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,17 @@ def iso(timestamp: float | None) -> str | None:
 
 
 async def status_report(bridge: Bridge, reloader: Reloader | None = None) -> dict[str, Any]:
+    """Answers even while the outbox database is down (it is the liveness probe): what cannot
+    be read is null, and outbox.error says why."""
+    errors: list[str] = []
+
+    async def read(value: Awaitable[Any]) -> Any:
+        try:
+            return await value
+        except Exception as exc:
+            errors.append(bridge.redactor.scrub(f"{type(exc).__name__}: {exc}"))
+            return None
+
     receivers: dict[str, Any] = {}
     for receiver in bridge.config.receivers:
         worker = bridge.workers.get(receiver.name)
@@ -38,27 +50,35 @@ async def status_report(bridge: Bridge, reloader: Reloader | None = None) -> dic
             "platform": receiver.platform,
             "webhook": redact_url(receiver.webhook_url),
             "signed": receiver.secret is not None,
-            "backlog": await bridge.outbox.backlog(receiver.name),
-            "dead_letters": await bridge.outbox.dead_count(receiver.name),
+            "backlog": await read(bridge.outbox.backlog(receiver.name)),
+            "dead_letters": await read(bridge.outbox.dead_count(receiver.name)),
             "sent": health.sent if health else 0,
             "last_success": iso(health.last_success if health else None),
             "last_error": bridge.redactor.scrub(last_error) if last_error else None,
             "last_error_at": iso(health.last_error_at if health else None),
             "failures_in_a_row": health.failures_in_a_row if health else 0,
         }
+        lease = bridge.leases.get(receiver.name)
+        if lease is not None:  # replicas on PostgreSQL: who sends to this bot now
+            receivers[receiver.name]["lease_holder"] = await read(lease.current_holder())
+            receivers[receiver.name]["lease_held_here"] = lease.is_held()
     reasons = await degraded_reasons(bridge, receivers)
     report: dict[str, Any] = {
         "status": "degraded" if reasons else "ok",
         "reasons": reasons,
         "version": __version__,
         "config": config_report(bridge, reloader),
+        "outbox": {"backend": bridge.backend},
         "receivers": receivers,
     }
     if bridge.heartbeat is not None:
-        heartbeat = await bridge.heartbeat.report()
-        for key in ("last_seen", "missing_since", "deadline"):
-            heartbeat[key] = iso(heartbeat[key])
+        heartbeat = await read(bridge.heartbeat.report())
+        if heartbeat is not None:
+            for key in ("last_seen", "missing_since", "deadline"):
+                heartbeat[key] = iso(heartbeat[key])
         report["heartbeat"] = heartbeat
+    if errors:
+        report["outbox"]["error"] = errors[0]
     return report
 
 

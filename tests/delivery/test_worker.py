@@ -16,7 +16,8 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config.model import Receiver
-from app.delivery.worker import BACKOFF_MAX_SECONDS, Worker, backoff_seconds, stop_workers
+from app.delivery.outcomes import BACKOFF_MAX_SECONDS, backoff_seconds
+from app.delivery.worker import Worker, stop_workers
 from app.models import Notification, Rendered
 from app.ops.metrics import Metrics
 from app.outbox.contract import Entry

@@ -126,3 +126,29 @@ async def test_a_restart_keeps_an_open_alarm_and_raises_no_false_one(tmp_path: P
     clock.advance(TIMEOUT_SECONDS - 1)
     await second.heartbeat.check()
     assert await second.outbox.backlog("ops") == 2
+
+
+async def test_replicas_share_the_state_a_beat_elsewhere_resolves_the_alarm() -> None:
+    """On PostgreSQL the check runs on one replica and Watchdog arrives at any: the replica
+    that gets the returning Watchdog sees the alarm another replica raised, and resolves it."""
+    from app.intake.heartbeat import HeartbeatMonitor
+    from app.ops.metrics import Metrics
+    from app.outbox.sqlite import SqliteOutbox
+
+    clock = Clock()
+    outbox = SqliteOutbox(":memory:", clock=clock)
+    config = make_config().heartbeat
+    assert config is not None
+    replicas = [HeartbeatMonitor(config, "wecom", outbox, Metrics(), clock) for _ in range(2)]
+    for replica in replicas:
+        replica.shared = True
+    receiving, checking = replicas
+    await receiving.observe(parse_alertmanager(watchdog()))
+    clock.advance(TIMEOUT_SECONDS + 1)
+    await checking.check()
+    assert await outbox.backlog("ops") == 1  # the "pipeline broken" card
+    await receiving.observe(parse_alertmanager(watchdog()))
+    assert await outbox.backlog("ops") == 2  # and its recovery card, from the other replica
+    await checking.check()
+    assert await outbox.backlog("ops") == 2
+    assert checking.state.missing_since is None

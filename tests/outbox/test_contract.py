@@ -11,24 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from app.models import Rendered, notification_to_json
+from app.models import notification_to_json
 from app.outbox.admin import OutboxAdmin
-from app.outbox.contract import Entry, OutboxFull, OutboxItem
+from app.outbox.contract import OutboxFull
 from app.outbox.schema import SCHEMA_VERSION, OutboxVersionError
 from app.outbox.sqlite import POLL_SECONDS, SqliteOutbox
-from tests.support.queues import Clock, alert, entry, listed, notification
+from tests.support.queues import alert, entry, listed, notification
 
 
 async def texts(outbox: SqliteOutbox, receiver: str) -> list[str]:
     return [item.message["text"] for item in await listed(outbox, receiver, 100)]
-
-
-async def test_enqueue_is_all_or_nothing_at_the_backlog_cap() -> None:
-    outbox = SqliteOutbox(":memory:", max_backlog=3)
-    await outbox.enqueue({"a": [entry({"text": "1"}), entry({"text": "2"})]})
-    with pytest.raises(OutboxFull):
-        await outbox.enqueue({"b": [entry({})], "a": [entry({"text": "4"}), entry({})]})
-    assert (await outbox.backlog("a"), await outbox.backlog("b")) == (2, 0)
 
 
 async def test_a_full_disk_is_outbox_full(tmp_path: Path) -> None:
@@ -58,49 +50,6 @@ async def test_everything_unacknowledged_survives_reopening_the_file(tmp_path: P
     assert (pending[0].attempts, pending[0].not_before) == (1, 123.0)
     assert pending[0].notification == about
     assert [i.id for i in OutboxAdmin(path).items("dead", "a")] == ids[3:]
-
-
-async def test_held_message_waits_without_holding_up_the_queue() -> None:
-    clock = Clock()
-    outbox = SqliteOutbox(":memory:", clock=clock)
-    await outbox.enqueue(
-        {"a": [entry({"text": "held"}, hold_until=clock.now + 60), entry({"text": "next"})]}
-    )
-    assert await texts(outbox, "a") == ["next"]
-    assert (await outbox.backlog("a"), await outbox.backlog("a", due_only=True)) == (2, 1)
-    clock.advance(60)
-    assert await texts(outbox, "a") == ["held", "next"]
-
-
-async def test_update_in_place_keeps_the_place_under_a_new_id() -> None:
-    outbox = SqliteOutbox(":memory:")
-    ids = await outbox.enqueue({"a": [entry({"text": "v1"}, fold_key="k"), entry({"text": "b"})]})
-    assert ids is not None
-    second = await outbox.enqueue({"a": [entry({"text": "v2"}, fold_key="k", replaces=ids[0])]})
-    assert second is not None
-    assert await texts(outbox, "a") == ["v2", "b"]
-    await outbox.ack(ids[:1])  # a send of v1 that was in flight: v2 must still go out
-    assert await texts(outbox, "a") == ["v2", "b"]
-    await outbox.ack(second)
-    seen: list[float | None] = []
-
-    def fold(receiver: str, new: Entry, queued: OutboxItem | None, sent: float | None) -> Entry:
-        seen.append(sent)
-        return new
-
-    await outbox.enqueue({"a": [entry({"text": "v3"}, fold_key="k")]}, fold=fold)
-    assert len(seen) == 1
-    assert seen[0] is not None  # the ack remembered when the event went out
-
-
-async def test_a_key_seen_since_the_given_time_queues_nothing() -> None:
-    clock = Clock()
-    outbox = SqliteOutbox(":memory:", clock=clock)
-    assert await outbox.enqueue({"a": [entry({})]}, seen_key="k") is not None
-    clock.advance(10)
-    assert await outbox.enqueue({"a": [entry({})]}, seen_key="k", unless_seen_since=0) is None
-    assert await outbox.enqueue({"a": [entry({})]}, seen_key="k", unless_seen_since=clock.now)
-    assert await outbox.backlog("a") == 2
 
 
 async def test_dead_letters_can_be_listed_retried_and_purged(tmp_path: Path) -> None:
@@ -188,62 +137,6 @@ async def test_one_fsync_covers_many_concurrent_answers(
     assert await outbox.backlog("a") == 40
     assert len(calls) < 10  # grouped: 40 answers, a handful of fsyncs
     await outbox.close()
-
-
-async def test_parts_of_a_card_take_its_place_in_the_queue_under_ids_naming_it() -> None:
-    outbox = SqliteOutbox(":memory:")
-    first = notification(alert("A"), alert("B"), alert("C"))
-    ids = await outbox.enqueue({"a": [Entry(None, first), entry({"text": "after"})]})
-    assert ids is not None
-    head = await outbox.head("a")
-    assert head is not None
-    assert head.message is None  # queued unrendered
-    parts = [
-        Rendered({"text": "part 1"}, first.with_alerts(first.alerts[:1])),
-        Rendered({"text": "part 2"}, first.with_alerts(first.alerts[1:2])),
-        Rendered({"text": "part 3"}, first.with_alerts(first.alerts[2:])),
-    ]
-
-    expanded = await outbox.expand(head, parts)
-
-    assert expanded is not None
-    assert (expanded.id, expanded.message) == (ids[0], {"text": "part 1"})
-    queued = await listed(outbox, "a", 10)
-    assert [i.message for i in queued] == [{"text": f"part {n}"} for n in (1, 2, 3)] + [
-        {"text": "after"}
-    ]
-    assert [i.id for i in queued] == [ids[0], f"{ids[0]}-2", f"{ids[0]}-3", ids[1]]
-    # Each part accounts for its own alerts (a digest counts them), and ages from the request.
-    assert [[a.labels["alertname"] for a in i.notification.alerts] for i in queued[:3]] == [
-        ["A"],
-        ["B"],
-        ["C"],
-    ]
-    assert {i.created_at for i in queued} == {head.created_at}
-    assert await outbox.backlog("a") == 4
-    # Re-queued later (the CLI's retry), a message goes behind every part.
-    await outbox.enqueue({"a": [entry({"text": "last"})]})
-    assert (await texts(outbox, "a"))[-2:] == ["after", "last"]
-
-
-@pytest.mark.parametrize("change", ["acked", "buried", "folded"])
-async def test_a_card_rendered_for_a_message_that_changed_meanwhile_is_dropped(
-    change: str,
-) -> None:
-    outbox = SqliteOutbox(":memory:")
-    ids = await outbox.enqueue({"a": [Entry(None, notification(), fold_key="event-1")]})
-    assert ids is not None
-    head = await outbox.head("a")
-    assert head is not None
-    if change == "acked":
-        await outbox.ack(ids)
-    elif change == "buried":
-        await outbox.bury(ids, "permanent failure")
-    else:  # a repeat of the event updated it in place, under a new id
-        await outbox.enqueue({"a": [Entry(None, notification(), "event-1", replaces=ids[0])]})
-
-    assert await outbox.expand(head, [Rendered({"text": "stale"}, notification())]) is None
-    assert all(item.message is None for item in await listed(outbox, "a", 10))
 
 
 async def test_a_file_of_the_previous_schema_keeps_its_queue_order(tmp_path: Path) -> None:

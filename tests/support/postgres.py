@@ -392,3 +392,11 @@ def running_postgres(
         yield server
     finally:
         server.remove()
+
+
+def scratch_dsn(server: PostgresServer) -> str:
+    """The DSN of a new, empty schema of the server's database (search_path): a test's own
+    tables, without a database or a server of its own."""
+    name = f"t_{secrets.token_hex(6)}"
+    server.psql(f"CREATE SCHEMA {name}")
+    return f"{server.dsn}?options=-csearch_path%3D{name}"
