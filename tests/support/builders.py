@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from app.config.model import Config, parse_config
+from app.config.load import parse_config
+from app.config.model import Config
 from tests.support.bots import BASE, SECRETS, TOKENS, webhook_url
 
 
