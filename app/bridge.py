@@ -26,6 +26,7 @@ from app.outbox.sqlite import SqliteOutbox
 from app.platforms import PLATFORMS
 from app.rendering.digest import DigestRenderer
 from app.rendering.renderer import Renderer
+from app.rendering.style import card_settings
 
 log = logging.getLogger("alertbridge")
 
@@ -69,6 +70,7 @@ class Bridge:
             cards_dir=server.cards_dir,
             cards=cards,
             alertmanager_url=server.alertmanager_url,
+            settings=card_settings(config),
             on_template_error=self.template_failed,
         )
         self.outbox: Outbox = outbox or open_outbox(config, ":memory:", clock)

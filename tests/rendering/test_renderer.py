@@ -122,7 +122,8 @@ def test_static_mentions_keep_all_and_their_ids() -> None:
 
 def test_caps_the_number_of_mentions() -> None:
     many = ",".join(f"user{i}" for i in range(500))
-    found = dynamic_mentions(mentions(), [alert(labels={"mention_users": many})])
+    config = mentions(from_labels=["mention_users"])
+    found = dynamic_mentions(config, [alert(labels={"mention_users": many})])
     assert len(found.users) == 20
 
 
@@ -141,9 +142,13 @@ def many_alerts(count: int, description_chars: int = 600) -> list[Alert]:
 
 
 def shown_and_counted(messages: list[Message]) -> tuple[list[int], int]:
-    """Which alerts the parts show (by their unique pod label) and how many they count."""
+    """Which alerts the parts show (by their unique pod label, in a roll-up row or in full)
+    and how many they count."""
+    shown: list[int] = []
+    for message in messages:
+        found = re.findall(r"\bpod-(\d+)\b", text_of(message))
+        shown += [int(i) for i in dict.fromkeys(found)]
     text = "\n".join(text_of(m) for m in messages)
-    shown = [int(i) for i in re.findall(r"pod=pod-(\d+)", text)]
     counted = sum(int(n) for n in re.findall(r"(\d+) more alerts", text))
     return shown, counted
 
@@ -225,7 +230,7 @@ def test_sends_plain_text_when_even_a_shrunk_alert_does_not_fit(platform: str) -
 @pytest.mark.parametrize("platform", CHAT_PLATFORMS)
 def test_every_part_carries_the_keyword(platform: str) -> None:
     messages = renderer().render(
-        receiver(platform, keyword="ALERT-KW"), notification(*many_alerts(100))
+        receiver(platform, keyword="ALERT-KW"), notification(*many_alerts(300))
     )
     assert len(messages) > 1
     assert all("ALERT-KW" in text_of(m) for m in messages)
@@ -320,7 +325,7 @@ def test_a_user_can_override_one_card_and_keep_the_others(tmp_path: Path) -> Non
     card = custom_renderer.render(receiver("feishu"), notification(alert("A*B")))[0]
     assert card["card"] == {
         "header": {"template": "orange"},
-        "elements": [{"tag": "markdown", "content": "custom **\\[FIRING:1\\] A\\*B**"}],
+        "elements": [{"tag": "markdown", "content": "custom **🟠 WARNING · A\\*B**"}],
     }
     sample = sample_event_notification(NOW)
     assert custom_renderer.render(receiver("feishu"), sample) == renderer().render(
