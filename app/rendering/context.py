@@ -4,9 +4,9 @@ alerts with times in the configured zone, durations, the title, the tone, links 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,7 +14,7 @@ from app.models import Alert, MentionSet, Notification
 from app.platforms import PLATFORMS
 from app.rendering import links
 from app.rendering.i18n import catalogue
-from app.rendering.rollup import RollupRow, rollup
+from app.rendering.rollup import LazyViews, RollupRow, RowView, rollup
 from app.rendering.style import (
     DEFAULT_SETTINGS,
     CardSettings,
@@ -26,7 +26,8 @@ from app.rendering.style import (
     title_parts,
     worst_level,
 )
-from app.text import Trusted, clip, human_duration, one_line, safe_url
+from app.rendering.times import elapsed, local_time
+from app.text import Trusted, clip, one_line, safe_url
 
 # Shown in an alert's own heading line, so not repeated among its labels.
 SHOWN_ALERT_LABELS = frozenset({"alertname", "severity"})
@@ -110,46 +111,6 @@ class CardPart:
     parts: int = 1
     omitted: int = 0  # alerts neither shown in this message nor in an earlier part
     mentions: MentionSet = field(default_factory=MentionSet)
-
-
-# Alerts of one rule evaluation share their start: each distinct instant is formatted once.
-@lru_cache(maxsize=1024)
-def local_time(moment: datetime | None, zone: ZoneInfo) -> str:
-    """`moment` in `zone` with its UTC offset; a naive datetime is taken as UTC, never local."""
-    if moment is None:
-        return ""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    try:
-        local = moment.astimezone(zone)
-    except OverflowError:  # within hours of year 1 or 9999: the zone's offset would leave the range
-        local = moment.astimezone(UTC)
-    return f"{local:%Y-%m-%d %H:%M:%S} {utc_offset(local.utcoffset())}"
-
-
-def utc_offset(offset: timedelta | None) -> str:
-    minutes = int((offset or timedelta()).total_seconds() // 60)
-    if minutes == 0:
-        return "UTC"
-    hours, rest = divmod(abs(minutes), 60)
-    sign = "+" if minutes > 0 else "-"
-    return f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
-
-
-def elapsed(alert: Alert, now: datetime) -> str:
-    if alert.starts_at is None:
-        return ""
-    end = alert.ends_at if alert.status == "resolved" and alert.ends_at else now
-    return _time_between(alert.starts_at, end)
-
-
-@lru_cache(maxsize=1024)  # the alerts of one rule evaluation started together
-def _time_between(start: datetime, end: datetime) -> str:
-    return human_duration((_aware(end) - _aware(start)).total_seconds())
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def status_tag(notification: Notification) -> str:
@@ -262,6 +223,35 @@ def alert_view(alert: Alert, kind: str, skip: set[str], opts: CardOptions) -> Al
     )
 
 
+def row_view(alert: Alert, opts: CardOptions) -> RowView:
+    settings = opts.settings
+    t = catalogue(settings.language)
+    label_chars, text_chars = _limit(opts, LABEL_CHARS), _limit(opts, TEXT_CHARS)
+    keys = _clipped(key_values(alert.labels, settings.key_labels), label_chars)
+    notes = alert.annotations
+    prometheus = links.prometheus_link(alert.generator_url, settings.prometheus_url)
+    buttons = [(t["prometheus"], prometheus)] if prometheus else []
+    for name in settings.link_annotations:
+        url = safe_url(notes.get(name, "")) if name in notes else NO_URL
+        if url and all(url != u for _, u in buttons):
+            buttons.append((t[links.link_name(name)], url))
+    spent = elapsed(alert, opts.now)
+    return RowView(
+        status=alert.status,
+        level=level(alert, settings),
+        badge=badge(alert, settings),
+        alertname=clip(one_line(alert.labels.get("alertname", "")), label_chars),
+        severity=clip(one_line(alert.labels.get("severity", "")), label_chars),
+        summary=clip(notes.get("summary", ""), text_chars),
+        labels=dict(keys),
+        key_labels=keys,
+        links=buttons,
+        silence_url=NO_URL,
+        duration=_duration_text(alert, spent, t),
+        elapsed=spent,
+    )
+
+
 def _duration_text(alert: Alert, spent: str, t: dict[str, str]) -> str:
     if not spent:
         return ""
@@ -292,6 +282,7 @@ class CardViews:
         self._skip = {k for k, _ in shared}
         # Keyed by id(): the notification holds its alerts, so no id is reused meanwhile.
         self._views: dict[int, AlertView] = {}
+        self._rows: dict[int, RowView] = {}
         self._titles: dict[tuple[int, int], str] = {}
         limit = _limit(opts, LABEL_CHARS)
         t = catalogue(settings.language)
@@ -339,6 +330,12 @@ class CardViews:
             self._views[id(alert)] = view
         return view
 
+    def row(self, alert: Alert) -> RowView:
+        row = self._rows.get(id(alert))
+        if row is None:
+            row = self._rows[id(alert)] = row_view(alert, self.opts)
+        return row
+
     def title(self, part: int, parts: int) -> str:
         key = (part, parts)
         if key not in self._titles:
@@ -351,13 +348,15 @@ class CardViews:
         """The variables of the card that shows `part`."""
         mentions = part.mentions
         platform: str = self._fixed["platform"]
-        views = [self.view(a) for a in part.alerts]
         rows: list[RollupRow] = []
-        detail = views
-        if len(views) > ROLLUP_AFTER and self.notification.kind == "alert":
+        views: Sequence[AlertView]
+        if len(part.alerts) > ROLLUP_AFTER and self.notification.kind == "alert":
             shown, objects, summaries = DETAIL_LEVELS[self.opts.detail]
-            rows = rollup(views, objects, summaries)
-            detail = views[:shown]
+            rows = rollup([self.row(a) for a in part.alerts], objects, summaries)
+            detail = [self.view(a) for a in part.alerts[:shown]]
+            views = LazyViews(part.alerts, self.view)
+        else:
+            detail = views = [self.view(a) for a in part.alerts]
         return {
             **self._fixed,
             "title": self.title(part.part, part.parts),

@@ -23,7 +23,6 @@ from app.rendering.context import (
     MentionView,
     alert_view,
     card_tone,
-    local_time,
 )
 from app.rendering.fallback import plain_message
 from app.rendering.i18n import catalogue
@@ -33,6 +32,7 @@ from app.rendering.renderer import Renderer
 from app.rendering.sandbox import render_message
 from app.rendering.style import BADGES, LEVEL_OF, card_title
 from app.rendering.tally import Tally, severity_rank
+from app.rendering.times import local_time
 from app.text import ELLIPSIS, Trusted, clean_text, human_duration
 
 # A group shown in full shows at most this many of its alerts; the rest of it is counted.

@@ -6,6 +6,7 @@ Every URL goes through safe_url: only http(s) survives, `javascript:` and the li
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from app.text import Trusted, clean_text, safe_url
@@ -67,6 +68,7 @@ def alerts_url(base: str, labels: Mapping[str, str], receiver: str = "") -> Trus
     return safe_url(f"{base}/#/alerts" + ("?" + "&".join(query) if query else ""))
 
 
+@lru_cache(maxsize=512)  # the alerts of one rule share their generatorURL
 def prometheus_link(generator_url: str, prometheus_url: str) -> Trusted:
     """generatorURL with the scheme and host of `server.prometheus_url` when that is set."""
     if not prometheus_url or not generator_url:

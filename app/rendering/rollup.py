@@ -5,10 +5,11 @@ listed compactly. Every alert of the card is in exactly one row's count.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar, overload
 
+from app.models import Alert
 from app.rendering.style import LEVEL_RANK
 from app.text import Trusted
 
@@ -40,6 +41,49 @@ class AlertView(Protocol):
     def duration(self) -> str: ...
     @property
     def elapsed(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RowView:
+    """What a roll-up row needs of an alert: far less than an AlertView, so a big group's
+    alerts that are not shown in full cost little."""
+
+    status: str
+    level: str
+    badge: str
+    alertname: str
+    severity: str
+    summary: str
+    labels: dict[str, str]  # its key labels only
+    key_labels: list[tuple[str, str]]
+    links: list[tuple[str, Trusted]]
+    silence_url: Trusted
+    duration: str
+    elapsed: str
+
+
+V = TypeVar("V")
+
+
+class LazyViews(Sequence[V]):
+    """The `alerts` of a rolled-up card: each alert's view is made when a template reads it
+    (the built-in cards read only the few shown in full)."""
+
+    def __init__(self, alerts: list[Alert], view: Callable[[Alert], V]) -> None:
+        self._alerts = alerts
+        self._view = view
+
+    def __len__(self) -> int:
+        return len(self._alerts)
+
+    @overload
+    def __getitem__(self, index: int) -> V: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[V]: ...
+    def __getitem__(self, index: int | slice) -> V | list[V]:
+        if isinstance(index, slice):
+            return [self._view(a) for a in self._alerts[index]]
+        return self._view(self._alerts[index])
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from app.models import Alert, Message
-from app.rendering.context import local_time
 from app.rendering.samples import sample_alert_notification, sample_event_notification
+from app.rendering.times import local_time
 from app.text import human_duration
 from tests.support.cards import (
     CHAT_PLATFORMS,
