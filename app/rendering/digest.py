@@ -30,7 +30,7 @@ from app.rendering.links import alertmanager_base, alerts_url
 from app.rendering.mentions import static_mentions
 from app.rendering.renderer import Renderer
 from app.rendering.sandbox import render_message
-from app.rendering.style import BADGES, LEVEL_OF, card_title
+from app.rendering.style import BADGES, LEVEL_OF, alert_order, card_title
 from app.rendering.tally import Tally, severity_rank
 from app.rendering.times import local_time
 from app.text import ELLIPSIS, Trusted, clean_text, human_duration
@@ -162,6 +162,8 @@ class DigestRenderer:
     def group(self, notification: Notification) -> GroupView:
         options = self.options()
         alerts = notification.alerts
+        if notification.kind == "alert":  # what is on fire first within a group too
+            alerts = sorted(alerts, key=alert_order(self.settings))
         return GroupView(
             title=card_title(notification, 1, 1, VALUE_CHARS, self.settings),
             tone=card_tone(notification, self.settings),

@@ -5,7 +5,8 @@ and the title (push line) that says what, where and how bad, in the receiver's l
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import lru_cache
 
 from app.config.model import (
     DEFAULT_HIDE_LABELS,
@@ -47,7 +48,8 @@ class CardSettings:
     key_labels: tuple[str, ...] = DEFAULT_KEY_LABELS
     hide_labels: frozenset[str] = frozenset(DEFAULT_HIDE_LABELS)
     link_annotations: tuple[str, ...] = DEFAULT_LINK_ANNOTATIONS
-    severity_map: Mapping[str, str] = field(default_factory=dict)
+    # (word, level) pairs: hashable, so that a word's level is looked up once per process.
+    severity_map: tuple[tuple[str, str], ...] = ()
     prometheus_url: str = ""
 
 
@@ -61,7 +63,7 @@ def card_settings(config: Config) -> CardSettings:
         key_labels=tuple(cards.key_labels),
         hide_labels=frozenset(cards.hide_labels),
         link_annotations=tuple(cards.link_annotations),
-        severity_map=dict(cards.severity_map),
+        severity_map=tuple(sorted(cards.severity_map.items())),
         prometheus_url=config.server.prometheus_url,
     )
 
@@ -70,9 +72,14 @@ def level(alert: Alert, settings: CardSettings = DEFAULT_SETTINGS) -> str:
     """critical | warning | info, or "" for a severity nobody declared."""
     if "alertname" not in alert.labels and "reason" in alert.labels:  # a kube-eventer event
         return "warning" if alert.labels.get("type", "").lower() == "warning" else "info"
-    raw = alert.labels.get("severity", "").strip()
-    mapped = settings.severity_map.get(raw) or settings.severity_map.get(raw.lower()) or raw
-    return LEVEL_OF.get(mapped.lower(), "")
+    return _level_of(alert.labels.get("severity", ""), settings.severity_map)
+
+
+@lru_cache(maxsize=256)
+def _level_of(raw: str, severity_map: tuple[tuple[str, str], ...]) -> str:
+    word = raw.strip()
+    mapped = dict(severity_map)
+    return LEVEL_OF.get((mapped.get(word) or mapped.get(word.lower()) or word).lower(), "")
 
 
 def badge(alert: Alert, settings: CardSettings = DEFAULT_SETTINGS) -> str:

@@ -185,7 +185,7 @@ def test_rows_are_most_severe_first() -> None:
 
 @pytest.mark.parametrize("platform", CHAT_PLATFORMS)
 def test_severity_map_and_badges(platform: str) -> None:
-    custom = renderer(settings=CardSettings(severity_map={"P1": "critical"}))
+    custom = renderer(settings=CardSettings(severity_map=(("P1", "critical"),)))
     (message,) = custom.render(receiver(platform), notification(alert(severity="P1")))
     assert title_of(message).startswith("🔴 CRITICAL")
     (info,) = renderer().render(receiver(platform), notification(alert(severity="info")))
