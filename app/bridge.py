@@ -32,6 +32,7 @@ from app.platforms import PLATFORMS
 from app.rendering.digest import DigestRenderer
 from app.rendering.renderer import Renderer
 from app.rendering.silence import SilenceLinks
+from app.rendering.style import card_settings
 
 log = logging.getLogger("alertbridge")
 HEARTBEAT_LEASE = "_heartbeat"
@@ -96,6 +97,7 @@ class Bridge:
             cards_dir=server.cards_dir,
             cards=cards,
             alertmanager_url=server.alertmanager_url,
+            settings=card_settings(config),
             on_template_error=self.template_failed,
             silence_links=SilenceLinks.of(server),
         )

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from app import __version__
 from app.config.load import EMBEDDED_DEFAULT, default_config, load_config
 from app.config.matchers import LABEL_NAME
-from app.config.model import Config, ConfigError, Receiver, Server, dsn_secrets
+from app.config.model import Config, ConfigError, Receiver, dsn_secrets
 from app.intake.router import Router
 from app.ops.logformat import LOG_FORMATS
 from app.ops.logsetup import LOG_FORMAT_ENV, chosen_log_format, setup_logging
@@ -231,7 +231,7 @@ def check_config(args: argparse.Namespace) -> int:
 def render(args: argparse.Namespace) -> int:
     from app.rendering.samples import sample_alert_notification, sample_event_notification
     from app.sources.alertmanager import parse_alertmanager
-    from app.sources.kube_eventer import parse_kube_eventer
+    from app.sources.kube_eventer import parse_kube_eventer, with_static_labels
 
     config, _ = obtain_config(args.config)
     receiver = chosen_receiver(config, args.receiver)
@@ -242,7 +242,9 @@ def render(args: argparse.Namespace) -> int:
         is_alertmanager = b'"alerts"' in body
         parse = parse_alertmanager if is_alertmanager else parse_kube_eventer
         notifications = [parse(body)]
-    renderer = make_renderer(config.server)
+        if not is_alertmanager:
+            notifications = [with_static_labels(notifications[0], config.kube_eventer.labels)]
+    renderer = make_renderer(config)
     for notification in notifications:
         for message in renderer.render(receiver, notification):
             print(json.dumps(message, ensure_ascii=False, indent=2))
@@ -256,10 +258,13 @@ def chosen_receiver(config: Config, name: str) -> Receiver:
     return receiver
 
 
-def make_renderer(server: Server) -> Renderer:
+def make_renderer(config: Config) -> Renderer:
     from app.rendering.renderer import Renderer
+    from app.rendering.style import card_settings
 
+    server = config.server
     return Renderer(
+        settings=card_settings(config),
         timezone=server.timezone,
         cards_dir=server.cards_dir,
         alertmanager_url=server.alertmanager_url,
@@ -274,7 +279,7 @@ def send_test(args: argparse.Namespace) -> int:
     receiver = chosen_receiver(config, args.receiver)
     redactor = Redactor(config.secrets())
     setup_logging("info", redactor)  # where the console sender writes its card
-    message = sample_message(receiver, make_renderer(config.server))
+    message = sample_message(receiver, make_renderer(config))
     try:
         answer = asyncio.run(send_sample(receiver, message, config.server))
     except SendError as error:

@@ -118,7 +118,7 @@ def redactor(config_path: Path | None, url: str) -> Redactor:
 
 def print_items(items: list[OutboxItem], redactor: Redactor) -> None:
     """One line per message and its last error, scrubbed."""
-    from app.rendering.context import card_title
+    from app.rendering.style import card_title
 
     for item in items:
         created = datetime.fromtimestamp(item.created_at, UTC).isoformat(timespec="seconds")

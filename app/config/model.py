@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import (
@@ -30,6 +30,11 @@ DEFAULT_READ_TIMEOUT_SECONDS = 15.0
 # Prometheus-style durations ("90s", "10m", "1h30m", "500ms"); a bare number is seconds.
 DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 DURATION_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+Language = Literal["en", "zh"]
+DEFAULT_KEY_LABELS = ("cluster", "namespace", "pod", "node", "instance", "service")
+# kube-prometheus plumbing: which Prometheus, scrape job and endpoint say nothing to on-call.
+DEFAULT_HIDE_LABELS = ("prometheus", "endpoint", "job", "uid", "container", "metrics_path")
+DEFAULT_LINK_ANNOTATIONS = ("runbook_url", "dashboard_url", "grafana_url", "logs_url", "panel_url")
 
 
 class ConfigError(Exception):
@@ -65,9 +70,14 @@ class Mentions(Strict):
     all: bool = False
     users: list[str] = Field(default_factory=list)  # platform user ids (open_id, userid)
     mobiles: list[str] = Field(default_factory=list)  # DingTalk / WeCom phone numbers
-    # Alert labels or annotations whose comma-separated value names more users to mention.
-    from_labels: list[str] = Field(default_factory=lambda: ["mention_users"])
-    from_labels_mobiles: list[str] = Field(default_factory=lambda: ["mention_mobiles"])
+    # Alert labels or annotations whose comma-separated value names more users to mention:
+    # opt-in (e.g. ["mention_users"]), since whoever writes alert rules then decides who is paged.
+    from_labels: list[str] = Field(default_factory=list)
+    from_labels_mobiles: list[str] = Field(default_factory=list)
+    on_resolved: bool = False  # resolved cards are good news: they ping nobody by default
+    # Alerts below this severity ping nobody ("" pings for all); kube-eventer Warnings count as
+    # warning, Normal events as info.
+    min_severity: str = ""
 
     @field_validator("users")
     @classmethod
@@ -96,6 +106,7 @@ class Receiver(Strict):
     secret: str | None = None
     mentions: Mentions = Field(default_factory=Mentions)
     keyword: str | None = None  # put into every card for bots in keyword-security mode
+    language: Language | None = None  # the cards' fixed strings; default: server.language
 
     @field_validator("platform")
     @classmethod
@@ -111,6 +122,34 @@ class Receiver(Strict):
         if not self.webhook_url.startswith(("http://", "https://")):
             raise ValueError("webhook_url must be an http(s) URL for platform " + self.platform)
         return self
+
+
+class Cards(Strict):
+    """What the built-in cards show (README: "Cards")."""
+
+    # Printed first, in this order, on each alert's first line and in titles.
+    key_labels: list[str] = Field(default_factory=lambda: list(DEFAULT_KEY_LABELS))
+    # Plumbing never printed among an alert's labels.
+    hide_labels: list[str] = Field(default_factory=lambda: list(DEFAULT_HIDE_LABELS))
+    # Annotations holding a URL that become buttons/links (runbook, dashboard, logs ...).
+    link_annotations: list[str] = Field(default_factory=lambda: list(DEFAULT_LINK_ANNOTATIONS))
+    # Other severity words mapped onto critical | warning | info, e.g. {"P1": "critical"}.
+    severity_map: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("severity_map")
+    @classmethod
+    def _severities(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, severity in value.items():
+            if severity not in ("critical", "warning", "info"):
+                raise ValueError(f"severity_map.{name}: {severity!r} is not critical|warning|info")
+        return value
+
+
+class KubeEventer(Strict):
+    """kube-eventer's events carry no cluster: static labels added to each (routing sees them
+    too), e.g. {"cluster": "prod-sh"}. A label the event has keeps its value."""
+
+    labels: dict[str, str] = Field(default_factory=dict)
 
 
 class Route(Strict):
@@ -141,7 +180,12 @@ class Server(Strict):
     auth: InboundAuth = Field(default_factory=InboundAuth)
     timezone: str = "Asia/Shanghai"
     cards_dir: Path | None = None  # user templates that override the built-in cards/
-    alertmanager_url: str = ""  # link target when a payload's externalURL is unusable
+    # The base of every Alertmanager link on cards (alerts, silence form); overrides the
+    # payload's externalURL, which is often an in-cluster host. "" uses externalURL.
+    alertmanager_url: str = ""
+    # Replaces the scheme and host of each alert's generatorURL (the "Prometheus" link).
+    prometheus_url: str = ""
+    language: Language = "en"  # the cards' fixed strings: en or zh; a receiver may override
     max_backlog: int = Field(default=10_000, gt=0)  # per receiver; beyond it we answer 503
     # false: answer once the outbox commit is written (WAL, synchronous=NORMAL): a 2xx survives
     # a crash or kill -9; a power cut can lose the last second (the WAL is synced every second).
@@ -266,6 +310,8 @@ def dsn_secrets(url: str) -> list[str]:
 class Config(Strict):
     server: Server = Field(default_factory=Server)
     console: Console | None = None
+    cards: Cards = Field(default_factory=Cards)
+    kube_eventer: KubeEventer = Field(default_factory=KubeEventer)
     limits: Limits = Field(default_factory=Limits)
     delivery: Delivery = Field(default_factory=Delivery)
     storm: Storm = Field(default_factory=Storm)

@@ -74,10 +74,23 @@ def backslashed(chars: str) -> dict[str, str]:
 
 
 # DingTalk (chat-platforms.md 2.5) and WeCom (3.5) document no escaping at all and entity
-# decoding is unverified, so "<" ">" become inert look-alikes (no <font>, no <@userid>), "@"
-# cannot ping, and the inline markup characters are backslash-escaped (neither dialect has "~~"
-# or tables).
-INERT_MARKDOWN = str.maketrans({**INERT_ANGLES, **INERT_AT, **backslashed("\\*_[]`")})
+# decoding is unverified, so "<" ">" become inert look-alikes (no <font>, no <@userid>) and "@"
+# cannot ping. The markup characters get a backslash only where they could form markup (a
+# reader may see the backslash, oncall-cards.md §2), as CommonMark parses them:
+# - "`" always (a code span can swallow the text between two values);
+# - "*" unless spaces surround it ("2 * 3"), "_" unless it sits inside a word ("user_id");
+# - "]" when "(", "[" or ":" follows it, or at the end of the value (what follows is not
+#   known): no "](" link, "][" reference or "]:" definition can form, so "[" stays as it is;
+# - "\\" before punctuation or at the end of the value (elsewhere it escapes nothing).
+INERT_MARKDOWN = str.maketrans({**INERT_ANGLES, **INERT_AT})
+_MARKUP = re.compile(
+    r"`"
+    r"|(?<![ ])\*|\*(?![ ])"
+    r"|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])"
+    r"|\](?=[(\[:]|$)"
+    r"|\\(?=[!-/:-@\[-`{-~]|$)",
+    re.DOTALL,
+)
 # A value that starts a line must not start a heading, list or setext underline either.
 _LINE_START = re.compile(r"^([ ]*)([-+=#]|\d+(?=\.\s))", re.MULTILINE)
 
@@ -94,7 +107,12 @@ def escape_line_starts(value: str) -> str:
 
 def inert_markdown(value: str) -> str:
     """Markdown for dialects without documented escaping (DingTalk, WeCom)."""
-    return escape_line_starts(clean_text(value).translate(INERT_MARKDOWN))
+    text = clean_text(value).translate(INERT_MARKDOWN)
+    return escape_line_starts(_MARKUP.sub(_backslash, text))
+
+
+def _backslash(match: re.Match[str]) -> str:
+    return "\\" + match.group(0)
 
 
 def plain_text(extra: dict[str, str]) -> Callable[[str], str]:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from typing import Any
 
 from app.models import MentionSet, Message
-from app.platforms.base import Dialect, Platform, backslashed, escape_line_starts, plain_text
+from app.platforms.base import Dialect, Platform, plain_text
 from app.platforms.sending import (
     Answer,
     ErrorCodes,
@@ -72,15 +73,37 @@ def feishu_code(body: dict[str, Any]) -> int | None:
     return next((code for code in codes if code), 0)
 
 
-# lark_md parses <font>, <at>, <link> and HTML entities (chat-platforms.md 1.5): encode the three
-# entity characters, then backslash-escape what marks up inline text. "(" and ")" only make a
-# link after an unescaped "]", "|" tables are 2.0-only, and "#" only counts at the start of a
-# line: escaping them everywhere would only litter the text with backslashes.
-_LARK_MD = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", **backslashed("\\*_~[]`")})
+# lark_md parses <font>, <at>, <link> and HTML entities (chat-platforms.md 1.5). Feishu's
+# card-markdown doc prescribes HTML entities for the characters that mark up text (&#42; for
+# "*", &#95; for "_", ...) and documents no backslash escape (oncall-cards.md [F6]): a reader
+# sees the character, not a backslash. "(" and ")" only make a link after an unescaped "]",
+# "|" tables are 2.0-only, and "#", "-", "+", "=" and "1." only count at the start of a line.
+_LARK_MD = str.maketrans(
+    {
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        "*": "&#42;",
+        "_": "&#95;",
+        "~": "&#126;",
+        "[": "&#91;",
+        "]": "&#93;",
+        "`": "&#96;",
+        "\\": "&#92;",
+    }
+)
+_LINE_START_ENTITIES = {"#": "&#35;", "-": "&#45;", "+": "&#43;", "=": "&#61;", ".": "&#46;"}
+_LARK_LINE_START = re.compile(r"^([ ]*)([-+=#]|\d+\.)", re.MULTILINE)
+
+
+def _entity_line_start(match: re.Match[str]) -> str:
+    marker = match.group(2)
+    return match.group(1) + marker[:-1] + _LINE_START_ENTITIES[marker[-1]]
 
 
 def feishu_markdown(value: str) -> str:
-    return escape_line_starts(clean_text(value).translate(_LARK_MD))
+    text = clean_text(value).translate(_LARK_MD)
+    return _LARK_LINE_START.sub(_entity_line_start, text)
 
 
 def mention_markup(mentions: MentionSet) -> Trusted:

@@ -17,6 +17,7 @@ from app.ops.redaction import Redactor
 from app.platforms import PLATFORMS
 from app.rendering.renderer import Renderer
 from app.rendering.samples import sample_alert_notification, sample_event_notification
+from app.rendering.style import card_settings
 
 TEMPLATE_SUFFIX = ".j2"
 
@@ -34,6 +35,7 @@ def check_cards(config: Config, cards: Mapping[str, str] | None) -> None:
         timezone=server.timezone,
         cards=cards,
         alertmanager_url=server.alertmanager_url,
+        settings=card_settings(config),
         on_template_error=lambda _, template: failed.append(template),
     )
     # Macros and digests too: the samples below do not reach every file.

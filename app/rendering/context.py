@@ -4,27 +4,54 @@ alerts with times in the configured zone, durations, the title, the tone, links 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.models import Alert, MentionSet, Notification
 from app.platforms import PLATFORMS
-from app.text import Trusted, clip, human_duration, one_line, safe_url
+from app.rendering import links
+from app.rendering.i18n import catalogue
+from app.rendering.rollup import LazyViews, RollupRow, RowView, rollup
+from app.rendering.style import (
+    DEFAULT_SETTINGS,
+    CardSettings,
+    badge,
+    card_title,
+    hidden_labels,
+    key_values,
+    level,
+    title_parts,
+    worst_level,
+)
+from app.rendering.times import elapsed, local_time
+from app.text import Trusted, clip, one_line, safe_url
 
 # Shown in an alert's own heading line, so not repeated among its labels.
 SHOWN_ALERT_LABELS = frozenset({"alertname", "severity"})
-SHOWN_EVENT_LABELS = frozenset({"type", "namespace", "kind", "name", "reason", "severity"})
+SHOWN_EVENT_LABELS = frozenset(
+    {"type", "namespace", "kind", "name", "reason", "severity", "cluster"}
+)
 # Printed first and in this order; runbook_url becomes a link instead.
 LEADING_ANNOTATIONS = ("summary", "description", "message")
-LINK_ANNOTATIONS = ("runbook_url",)
-_NOT_OTHER_ANNOTATIONS = frozenset(LEADING_ANNOTATIONS + LINK_ANNOTATIONS)
-TITLE_NAMES = 3  # distinct alertnames (or event reasons) named in a title before "…"
+# Labels and descriptions on cards are clipped to these (the whole text is in the payload).
+LABEL_CHARS = 200
+TEXT_CHARS = 1000
+# A card of more alerts than this rolls them up per alertname and severity (rollup.py).
+ROLLUP_AFTER = 3
+# (alerts shown in full, objects listed per roll-up row, roll-up rows with their summary):
+# the renderer steps down this ladder until a big group fits one message.
+DETAIL_LEVELS = ((3, 24, True), (1, 12, True), (0, 6, False), (0, 3, False))
 # While shrinking a too-big alert, a URL longer than this many times the value limit is dropped.
 URL_TO_VALUE_RATIO = 4
 NO_LINK = Trusted("")
+# The pages Grafana links an alert to (Alert.links), in the order their buttons go.
+GRAFANA_LINKS = ("dashboard", "panel", "image", "silence")
+
+
+NO_URL = Trusted("")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +62,9 @@ class CardOptions:
     now: datetime
     max_value_chars: int | None = None  # label/annotation values are clipped to this
     hidden: frozenset[str] = frozenset()  # the mention labels: routing data, not content
+    settings: CardSettings = DEFAULT_SETTINGS
+    alertmanager_url: Trusted = NO_URL  # the base of Alertmanager links
+    detail: int = 0  # index into DETAIL_LEVELS
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,15 +85,19 @@ class AlertView:
     ends_at: str  # "" while firing; for events: last seen
     duration: str  # "firing for 12m" / "lasted 1h 3m"
     elapsed: str  # the bare "12m"
-    generator_url: Trusted
+    generator_url: Trusted  # on server.prometheus_url's host when that is set
     runbook_url: Trusted
     fingerprint: str
     count: int
     value: str  # the evaluated value Grafana reports, "B=97.2, C=1"; "" from other sources
-    silence_url: Trusted  # Grafana's pages for the alert; "" when absent or not http(s)
-    dashboard_url: Trusted
-    panel_url: Trusted
-    image_url: Trusted
+    level: str  # critical | warning | info | "" (after severity_map)
+    badge: str  # 🔴 🟠 🔵 ⚪, ✅ once resolved
+    key_labels: list[tuple[str, str]]  # cards.key_labels present, in that order
+    where: str  # their values, "/"-joined: prod-sh/payments/checkout-…
+    # Grafana's silence page for a Grafana alert, else Alertmanager's silence form prefilled
+    # with this alert's labels; "" for resolved alerts and events.
+    silence_url: Trusted
+    links: list[tuple[str, Trusted]]  # (button text, URL): Prometheus, runbook, dashboard …
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,46 +119,6 @@ class CardPart:
     mentions: MentionSet = field(default_factory=MentionSet)
 
 
-# Alerts of one rule evaluation share their start: each distinct instant is formatted once.
-@lru_cache(maxsize=1024)
-def local_time(moment: datetime | None, zone: ZoneInfo) -> str:
-    """`moment` in `zone` with its UTC offset; a naive datetime is taken as UTC, never local."""
-    if moment is None:
-        return ""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    try:
-        local = moment.astimezone(zone)
-    except OverflowError:  # within hours of year 1 or 9999: the zone's offset would leave the range
-        local = moment.astimezone(UTC)
-    return f"{local:%Y-%m-%d %H:%M:%S} {utc_offset(local.utcoffset())}"
-
-
-def utc_offset(offset: timedelta | None) -> str:
-    minutes = int((offset or timedelta()).total_seconds() // 60)
-    if minutes == 0:
-        return "UTC"
-    hours, rest = divmod(abs(minutes), 60)
-    sign = "+" if minutes > 0 else "-"
-    return f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
-
-
-def elapsed(alert: Alert, now: datetime) -> str:
-    if alert.starts_at is None:
-        return ""
-    end = alert.ends_at if alert.status == "resolved" and alert.ends_at else now
-    return _time_between(alert.starts_at, end)
-
-
-@lru_cache(maxsize=1024)  # the alerts of one rule evaluation started together
-def _time_between(start: datetime, end: datetime) -> str:
-    return human_duration((_aware(end) - _aware(start)).total_seconds())
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def status_tag(notification: Notification) -> str:
     firing, resolved = len(notification.firing), len(notification.resolved)
     if firing and resolved:
@@ -132,36 +126,12 @@ def status_tag(notification: Notification) -> str:
     return f"[FIRING:{firing}]" if firing else "[RESOLVED]"
 
 
-def _names(values: list[str]) -> str:
-    distinct = list(dict.fromkeys(v for v in values if v))
-    if len(distinct) > TITLE_NAMES:
-        return ", ".join(distinct[: TITLE_NAMES - 1]) + ", …"
-    return ", ".join(distinct)
-
-
-def card_title(notification: Notification, part: int, parts: int, limit: int | None) -> str:
-    alerts = notification.alerts
-    if notification.kind == "event":
-        kind = "Warning" if event_tone(notification) == "warning" else "Normal"
-        head = f"[{kind}:{len(alerts)}]" if len(alerts) > 1 else f"[{kind}]"
-        name = _names([a.labels.get("reason", "") for a in alerts]) or "event"
-        if len(alerts) == 1:
-            labels = alerts[0].labels
-            where = "/".join(v for v in (labels.get("namespace"), labels.get("name")) if v)
-            name = " ".join(v for v in (name, labels.get("kind", ""), where) if v)
-    else:
-        head = status_tag(notification)
-        name = _names([a.labels.get("alertname", "") for a in alerts]) or "alerts"
-    suffix = f" (part {part}/{parts})" if parts > 1 else ""
-    return f"{head} {clip(one_line(name), limit)}{suffix}"
-
-
 def event_tone(notification: Notification) -> str:
     warning = any(a.labels.get("type", "").lower() == "warning" for a in notification.alerts)
     return "warning" if warning else "normal"
 
 
-def card_tone(notification: Notification) -> str:
+def card_tone(notification: Notification, settings: CardSettings = DEFAULT_SETTINGS) -> str:
     """critical | warning | info | mixed | resolved | normal: each platform maps it to colours."""
     if notification.kind == "event":
         return event_tone(notification)
@@ -170,8 +140,7 @@ def card_tone(notification: Notification) -> str:
         return "mixed"
     if not firing:
         return "resolved"
-    severities = {a.labels.get("severity", "").lower() for a in firing}
-    return next((s for s in ("critical", "warning") if s in severities), "info")
+    return worst_level(firing, settings) or "info"
 
 
 def shared_labels(notification: Notification, opts: CardOptions) -> list[tuple[str, str]]:
@@ -181,8 +150,15 @@ def shared_labels(notification: Notification, opts: CardOptions) -> list[tuple[s
     common = set(notification.alerts[0].labels.items())
     for alert in notification.alerts[1:]:
         common &= set(alert.labels.items())
-    skip = SHOWN_ALERT_LABELS | opts.hidden
-    return _pairs({k: v for k, v in common if k not in skip}, opts.max_value_chars)
+    settings = opts.settings
+    skip = SHOWN_ALERT_LABELS | opts.hidden | settings.hide_labels | set(settings.key_labels)
+    return _pairs({k: v for k, v in common if k not in skip}, _limit(opts, LABEL_CHARS))
+
+
+def _limit(opts: CardOptions, default: int) -> int:
+    """Card values are clipped to `default` chars, or less while shrinking a too-big alert."""
+    chars = opts.max_value_chars
+    return default if chars is None else min(chars, default)
 
 
 def _pairs(values: dict[str, str], limit: int | None) -> list[tuple[str, str]]:
@@ -190,57 +166,113 @@ def _pairs(values: dict[str, str], limit: int | None) -> list[tuple[str, str]]:
 
 
 def _clipped(pairs: list[tuple[str, str]], limit: int | None) -> list[tuple[str, str]]:
-    if limit is None:  # nothing to clip: the usual case
-        return pairs
-    return [(clip(k, limit), clip(v, limit)) for k, v in pairs]
+    """Label and annotation pairs on one line each, clipped."""
+    return [(clip(one_line(k), limit), clip(one_line(v), limit)) for k, v in pairs]
 
 
-def _link(url: str, limit: int | None) -> Trusted:
-    safe = safe_url(url)
+def _link(safe: Trusted, limit: int | None) -> Trusted:
     too_long = limit is not None and len(safe) > limit * URL_TO_VALUE_RATIO
     return Trusted("") if too_long else safe
 
 
 def alert_view(alert: Alert, kind: str, skip: set[str], opts: CardOptions) -> AlertView:
     limit = opts.max_value_chars
+    label_chars, text_chars = _limit(opts, LABEL_CHARS), _limit(opts, TEXT_CHARS)
+    settings = opts.settings
+    t = catalogue(settings.language)
     shown = SHOWN_EVENT_LABELS if kind == "event" else SHOWN_ALERT_LABELS
-    hidden_labels = shown | skip | opts.hidden
-    leading = _NOT_OTHER_ANNOTATIONS | opts.hidden
+    keys = key_values(alert.labels, settings.key_labels)
+    hidden = shown | skip | opts.hidden | hidden_labels(alert, settings) | {k for k, _ in keys}
+    link_names = settings.link_annotations
+    leading = frozenset(LEADING_ANNOTATIONS + link_names) | opts.hidden
     notes = alert.annotations
     labels = sorted(alert.labels.items())  # sorted once for all labels and those not shown
     annotations = sorted(notes.items())
     spent = elapsed(alert, opts.now)
+    prometheus = _link(links.prometheus_link(alert.generator_url, settings.prometheus_url), limit)
+    buttons = [(t["prometheus"], prometheus)] if prometheus else []
+    for name in link_names:
+        url = _link(safe_url(notes.get(name, "")), limit)
+        if url and all(url != u for _, u in buttons):
+            buttons.append((t[links.link_name(name)], url))
+    # Grafana's own pages of the alert (app/sources/grafana.py): its silence page stands in
+    # for Alertmanager's, whose silences would not reach a Grafana-managed alert.
+    for name in GRAFANA_LINKS:
+        url = _link(safe_url(alert.links.get(name, "")), limit)
+        if url and name != "silence":
+            buttons.append((t[name], url))
+    silence = Trusted("")
+    if alert.status == "firing" and kind == "alert":
+        skip_labels = opts.hidden | settings.hide_labels
+        if "silence" in alert.links:  # Grafana's page; Alertmanager does not hold this alert
+            silence = _link(safe_url(alert.links["silence"]), limit)
+        else:
+            form = links.silence_url(opts.alertmanager_url, alert.labels, skip_labels)
+            silence = _link(form, limit)
+        if silence:
+            buttons.append((t["silence"], silence))
     return AlertView(
         status=alert.status,
-        alertname=clip(one_line(alert.labels.get("alertname", "")), limit),
-        severity=clip(one_line(alert.labels.get("severity", "")), limit),
-        summary=clip(notes.get("summary", ""), limit),
-        description=clip(notes.get("description", ""), limit),
-        message=clip(notes.get("message", ""), limit),
-        labels=dict(_clipped(labels, limit)),
-        annotations=dict(_clipped(annotations, limit)),
-        extra_labels=_clipped([p for p in labels if p[0] not in hidden_labels], limit),
-        other_annotations=_clipped([p for p in annotations if p[0] not in leading], limit),
+        alertname=clip(one_line(alert.labels.get("alertname", "")), label_chars),
+        severity=clip(one_line(alert.labels.get("severity", "")), label_chars),
+        summary=clip(notes.get("summary", ""), text_chars),
+        description=clip(notes.get("description", ""), text_chars),
+        message=clip(notes.get("message", ""), text_chars),
+        labels=dict(_clipped(labels, label_chars)),
+        annotations=dict(_clipped(annotations, text_chars)),
+        extra_labels=_clipped([p for p in labels if p[0] not in hidden], label_chars),
+        other_annotations=_clipped([p for p in annotations if p[0] not in leading], text_chars),
         starts_at=local_time(alert.starts_at, opts.zone),
         ends_at=local_time(alert.ends_at, opts.zone),
-        duration=_duration_text(alert, spent),
+        duration=_duration_text(alert, spent, t),
         elapsed=spent,
-        generator_url=_link(alert.generator_url, limit),
-        runbook_url=_link(notes.get("runbook_url", ""), limit),
+        generator_url=prometheus,
+        runbook_url=_link(safe_url(notes.get("runbook_url", "")), limit),
         fingerprint=alert.fingerprint,
         count=alert.count,
-        value=clip(one_line(alert.value), limit),
-        silence_url=_link(alert.links.get("silence", ""), limit),
-        dashboard_url=_link(alert.links.get("dashboard", ""), limit),
-        panel_url=_link(alert.links.get("panel", ""), limit),
-        image_url=_link(alert.links.get("image", ""), limit),
+        value=clip(one_line(alert.value), label_chars),
+        level=level(alert, settings),
+        badge=badge(alert, settings),
+        key_labels=_clipped(keys, label_chars),
+        where="/".join(clip(v, label_chars) for _, v in keys),
+        silence_url=silence,
+        links=buttons,
     )
 
 
-def _duration_text(alert: Alert, spent: str) -> str:
+def row_view(alert: Alert, opts: CardOptions) -> RowView:
+    settings = opts.settings
+    t = catalogue(settings.language)
+    label_chars, text_chars = _limit(opts, LABEL_CHARS), _limit(opts, TEXT_CHARS)
+    keys = _clipped(key_values(alert.labels, settings.key_labels), label_chars)
+    notes = alert.annotations
+    prometheus = links.prometheus_link(alert.generator_url, settings.prometheus_url)
+    buttons = [(t["prometheus"], prometheus)] if prometheus else []
+    for name in settings.link_annotations:
+        url = safe_url(notes.get(name, "")) if name in notes else NO_URL
+        if url and all(url != u for _, u in buttons):
+            buttons.append((t[links.link_name(name)], url))
+    spent = elapsed(alert, opts.now)
+    return RowView(
+        status=alert.status,
+        level=level(alert, settings),
+        badge=badge(alert, settings),
+        alertname=clip(one_line(alert.labels.get("alertname", "")), label_chars),
+        severity=clip(one_line(alert.labels.get("severity", "")), label_chars),
+        summary=clip(notes.get("summary", ""), text_chars),
+        labels=dict(keys),
+        key_labels=keys,
+        links=buttons,
+        silence_url=NO_URL,
+        duration=_duration_text(alert, spent, t),
+        elapsed=spent,
+    )
+
+
+def _duration_text(alert: Alert, spent: str, t: dict[str, str]) -> str:
     if not spent:
         return ""
-    return f"lasted {spent}" if alert.status == "resolved" else f"firing for {spent}"
+    return t["lasted" if alert.status == "resolved" else "firing_for"].format(d=spent)
 
 
 class CardViews:
@@ -263,18 +295,38 @@ class CardViews:
     ) -> None:
         self.notification = notification
         self.opts = opts
+        settings = opts.settings
         shared = shared_labels(notification, opts)
         self._skip = {k for k, _ in shared}
         # Keyed by id(): the notification holds its alerts, so no id is reused meanwhile.
         self._views: dict[int, AlertView] = {}
+        self._rows: dict[int, RowView] = {}
         self._titles: dict[tuple[int, int], str] = {}
-        limit = opts.max_value_chars
+        limit = _limit(opts, LABEL_CHARS)
+        t = catalogue(settings.language)
+        mark, word, _, where = title_parts(notification, notification.alerts, settings)
+        # A group's silence and alert-list links match its group labels (else the common ones).
+        group = notification.group_labels or notification.common_labels
+        skip = opts.hidden | settings.hide_labels
+        firing = notification.kind == "alert" and bool(notification.firing)
+        silence = links.silence_url(alertmanager_url, group, skip) if firing else Trusted("")
+        alerts_link = Trusted("")
+        if notification.kind == "alert":
+            alerts_link = links.alerts_url(alertmanager_url, group, notification.receiver)
+        group_links = [(t["alertmanager"], alerts_link or alertmanager_url)]
+        # The signed link silences in one step from a phone (app/rendering/silence.py); without
+        # public_url and link_secret, Alertmanager's prefilled form does.
+        group_silence = silence_link or silence
+        group_links += [(t["silence"], group_silence)] if group_silence else []
         self._fixed: dict[str, Any] = {
             "platform": platform,
             "kind": notification.kind,
             "receiver": receiver,
             "status": notification.status,
-            "tone": card_tone(notification),
+            "tone": card_tone(notification, settings),
+            "badge": mark,
+            "severity_word": word,
+            "subtitle": where,
             "firing_count": len(notification.firing),
             "resolved_count": len(notification.resolved),
             "shared_labels": shared,
@@ -282,11 +334,16 @@ class CardViews:
             "common_labels": dict(_pairs(notification.common_labels, limit)),
             "common_annotations": dict(_pairs(notification.common_annotations, limit)),
             "alertmanager_url": alertmanager_url,
-            # A signed link to silence these alerts (app/rendering/silence.py), or "".
+            # A signed link that silences these alerts in one step (app/rendering/silence.py).
             "silence_link": silence_link,
+            "alerts_url": alerts_link,
+            "silence_url": silence,
+            "links": [(label, url) for label, url in group_links if url],
             "keyword": Trusted(keyword),
             "timezone": opts.zone.key,
-            "max_value_chars": limit,
+            "max_value_chars": opts.max_value_chars,
+            "language": settings.language,
+            "t": t,
         }
 
     def view(self, alert: Alert) -> AlertView:
@@ -296,11 +353,17 @@ class CardViews:
             self._views[id(alert)] = view
         return view
 
+    def row(self, alert: Alert) -> RowView:
+        row = self._rows.get(id(alert))
+        if row is None:
+            row = self._rows[id(alert)] = row_view(alert, self.opts)
+        return row
+
     def title(self, part: int, parts: int) -> str:
         key = (part, parts)
         if key not in self._titles:
             self._titles[key] = card_title(
-                self.notification, part, parts, self.opts.max_value_chars
+                self.notification, part, parts, self.opts.max_value_chars, self.opts.settings
             )
         return self._titles[key]
 
@@ -308,10 +371,21 @@ class CardViews:
         """The variables of the card that shows `part`."""
         mentions = part.mentions
         platform: str = self._fixed["platform"]
+        rows: list[RollupRow] = []
+        views: Sequence[AlertView]
+        if len(part.alerts) > ROLLUP_AFTER and self.notification.kind == "alert":
+            shown, objects, summaries = DETAIL_LEVELS[self.opts.detail]
+            rows = rollup([self.row(a) for a in part.alerts], objects, summaries)
+            detail = [self.view(a) for a in part.alerts[:shown]]
+            views = LazyViews(part.alerts, self.view)
+        else:
+            detail = views = [self.view(a) for a in part.alerts]
         return {
             **self._fixed,
             "title": self.title(part.part, part.parts),
-            "alerts": [self.view(a) for a in part.alerts],
+            "alerts": views,
+            "rollup": rows,
+            "detail": detail,
             "part": part.part,
             "parts": part.parts,
             "omitted": part.omitted,

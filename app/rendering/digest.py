@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,19 +22,25 @@ from app.rendering.context import (
     CardOptions,
     MentionView,
     alert_view,
-    card_title,
     card_tone,
-    local_time,
 )
 from app.rendering.fallback import plain_message
+from app.rendering.i18n import catalogue
+from app.rendering.links import alertmanager_base, alerts_url
 from app.rendering.mentions import static_mentions
 from app.rendering.renderer import Renderer
 from app.rendering.sandbox import render_message
+from app.rendering.style import BADGES, LEVEL_OF, alert_order, card_title
 from app.rendering.tally import Tally, severity_rank
+from app.rendering.times import local_time
 from app.text import ELLIPSIS, Trusted, clean_text, human_duration
 
 # A group shown in full shows at most this many of its alerts; the rest of it is counted.
-GROUP_ALERTS = 10
+GROUP_ALERTS = 5
+# Names listed with their totals, what is on fire first; the rest are counted in one line.
+NAME_CAP = 10
+# A digest shows at least this many groups (fewer names then), when the storm has them.
+MIN_GROUPS = 3
 # Label and annotation values in a digest are clipped to this: it summarises, cards detail.
 VALUE_CHARS = 300
 
@@ -52,6 +58,14 @@ class GroupView:
     omitted: int  # its alerts not shown
 
 
+def level_of(severity: str) -> str:
+    return LEVEL_OF.get(severity, "")
+
+
+def name_badge(tally: Tally, name: str, firing: int) -> str:
+    return BADGES[level_of(tally.name_severity(name))] if firing else BADGES["resolved"]
+
+
 def digest_tone(tally: Tally) -> str:
     """critical | warning | info | resolved, from the most severe firing alert."""
     if not tally.by_status["firing"]:
@@ -62,9 +76,12 @@ def digest_tone(tally: Tally) -> str:
     return "warning" if worst >= severity_rank("warning") else "info"
 
 
-def digest_title(tally: Tally) -> str:
+def digest_title(tally: Tally, language: str = "en") -> str:
+    """`🔴 Alert storm · 4610 alerts: 3457 firing, 1153 resolved`."""
     firing, resolved = tally.by_status["firing"], tally.by_status["resolved"]
-    return f"[DIGEST] {tally.alerts} alerts: {firing} firing, {resolved} resolved"
+    t = catalogue(language)
+    totals = t["digest_title"].format(alerts=tally.alerts, firing=firing, resolved=resolved)
+    return f"{BADGES[digest_tone(tally)]} {t['digest']} · {totals}"
 
 
 async def most_that_fit(total: int, fits: Callable[[int], Awaitable[bool]]) -> int:
@@ -90,10 +107,15 @@ class DigestRenderer:
         self.spec = PLATFORMS[receiver.platform]
         self.keyword = clean_text(receiver.keyword or "")
         self.mentions = static_mentions(receiver.mentions)
+        self.external_url = ""
         self.template = f"{receiver.platform}/digest.json.j2"
+        language = receiver.language or renderer.settings.language
+        self.settings = replace(renderer.settings, language=language)
 
     async def __call__(self, tally: Tally) -> Message:
-        groups = [self.group(n) for n in tally.groups()]
+        kept = tally.groups()
+        self.external_url = next((n.external_url for n in kept if n.external_url), "")
+        groups = [self.group(n) for n in kept]
         for env in self.renderer.environments(self.platform):
             try:
                 return await self.fitted(env, tally, groups) or self.plain(tally)
@@ -121,18 +143,30 @@ class DigestRenderer:
             message = await card(shown_groups, shown_names)
             return self.spec.message_bytes(message) <= self.spec.max_message_bytes
 
-        shown = await most_that_fit(len(groups), lambda g: fits(g, len(names)))
-        if shown >= 0:
-            return await card(shown, len(names))
-        shown = await most_that_fit(len(names), lambda n: fits(0, n))
-        return await card(0, shown) if shown >= 0 else None
+        listed = min(len(names), NAME_CAP)
+        shown = await most_that_fit(len(groups), lambda g: fits(g, listed))
+        least = min(MIN_GROUPS, len(groups))
+        if shown >= least:
+            return await card(shown, listed)
+        # The groups say what is on fire: fewer names rather than fewer than MIN_GROUPS groups.
+        for keep in range(least, -1, -1):
+
+            async def fits_names(n: int, keep: int = keep) -> bool:
+                return await fits(keep, n)
+
+            named = await most_that_fit(listed, fits_names)
+            if named >= 0:
+                return await card(keep, named)
+        return None
 
     def group(self, notification: Notification) -> GroupView:
         options = self.options()
         alerts = notification.alerts
+        if notification.kind == "alert":  # what is on fire first within a group too
+            alerts = sorted(alerts, key=alert_order(self.settings))
         return GroupView(
-            title=card_title(notification, 1, 1, VALUE_CHARS),
-            tone=card_tone(notification),
+            title=card_title(notification, 1, 1, VALUE_CHARS, self.settings),
+            tone=card_tone(notification, self.settings),
             kind=notification.kind,
             alerts=[
                 alert_view(a, notification.kind, set(), options) for a in alerts[:GROUP_ALERTS]
@@ -143,19 +177,36 @@ class DigestRenderer:
     def options(self) -> CardOptions:
         mentions = self.receiver.mentions
         hidden = frozenset(mentions.from_labels + mentions.from_labels_mobiles)
-        return CardOptions(self.renderer.zone, self.renderer.clock(), VALUE_CHARS, hidden)
+        return CardOptions(
+            self.renderer.zone,
+            self.renderer.clock(),
+            VALUE_CHARS,
+            hidden,
+            settings=self.settings,
+            alertmanager_url=alertmanager_base(self.renderer.alertmanager_url, ""),
+        )
 
     def context(
         self, tally: Tally, groups: list[GroupView], names: Names, shown_names: int
     ) -> dict[str, Any]:
         """Everything a digest template may use (README: "Storm control")."""
         left_out = names[shown_names:]
+        t = catalogue(self.settings.language)
+        base = self.base(groups)
         return {
             "platform": self.platform,
             "kind": "digest",
             "receiver": self.receiver.name,
-            "title": digest_title(tally),
+            "title": digest_title(tally, self.settings.language),
             "tone": digest_tone(tally),
+            "badge": BADGES[digest_tone(tally)],
+            "t": t,
+            "language": self.settings.language,
+            "name_rows": [
+                (name_badge(tally, name, firing), name, firing, resolved)
+                for name, firing, resolved in names[:shown_names]
+            ],
+            "links": [(t["alertmanager"], alerts_url(base, {}))] if base else [],
             "messages": tally.messages,
             "alerts": tally.alerts,
             "firing_count": tally.by_status["firing"],
@@ -180,6 +231,10 @@ class DigestRenderer:
             "timezone": self.renderer.zone.key,
         }
 
+    def base(self, groups: list[GroupView]) -> Trusted:
+        """The Alertmanager to link: server.alertmanager_url, else a shown group's."""
+        return alertmanager_base(self.renderer.alertmanager_url, self.external_url)
+
     def moment(self, timestamp: float) -> str:
         return local_time(datetime.fromtimestamp(timestamp, UTC), self.renderer.zone)
 
@@ -187,7 +242,7 @@ class DigestRenderer:
         """Title, totals and one line per name, as many as fit; the rest counted."""
         names = tally.names()
         head = [
-            digest_title(tally),
+            digest_title(tally, self.settings.language),
             f"{tally.messages} queued messages coalesced (the bot's rate limit could not "
             f"deliver them within {human_duration(self.max_delay)})",
             "by severity: " + ", ".join(f"{s} {n}" for s, n in tally.severities()),

@@ -18,12 +18,21 @@ import app
 from app.config.model import Receiver
 from app.models import Alert, MentionSet, Message, Notification, Rendered
 from app.platforms import PLATFORMS
-from app.rendering.context import CardOptions, CardPart, CardViews, card_title
+from app.rendering.context import DETAIL_LEVELS, CardOptions, CardPart, CardViews
 from app.rendering.fallback import fallback_message
+from app.rendering.links import alertmanager_base
 from app.rendering.mentions import dynamic_mentions, static_mentions
 from app.rendering.sandbox import card_environment, render_message
 from app.rendering.silence import SilenceLinks
 from app.rendering.split import Line, SplitSizes, largest_fitting
+from app.rendering.style import (
+    DEFAULT_SETTINGS,
+    LEVEL_RANK,
+    CardSettings,
+    alert_order,
+    card_title,
+    worst_level,
+)
 from app.text import Trusted, clean_text, clip, safe_url
 
 log = logging.getLogger("alertbridge.render")
@@ -31,6 +40,10 @@ log = logging.getLogger("alertbridge.render")
 # Bots take 20 messages a minute (chat-platforms.md 2.6, 3.6): one group never sends more than
 # this many parts; the last one counts the alerts it could not show.
 MAX_PARTS = 5
+# A group of up to this many alerts is rolled up into one message on every platform (fewer
+# alerts in full, fewer objects listed) before it is split.
+ONE_MESSAGE_ALERTS = 50
+SPLIT_DETAIL = 1  # the DETAIL_LEVELS step of the parts of a bigger group
 # Ladder of value lengths tried, halving, when a single alert alone is too big.
 SHRINK_START_CHARS = 1024
 SHRINK_MIN_CHARS = 16
@@ -63,8 +76,9 @@ class Card:
     size: int
 
 
-# (first alert, alert count, part, parts, omitted, max value chars): all a card depends on.
-CardKey = tuple[int, int, int, int, int, int | None]
+# (first alert, alert count, part, parts, omitted, max value chars, detail level): all a card
+# depends on.
+CardKey = tuple[int, int, int, int, int, int | None, int]
 
 
 class Renderer:
@@ -77,6 +91,7 @@ class Renderer:
         cards_dir: Path | None = None,
         cards: Mapping[str, str] | None = None,
         alertmanager_url: str = "",
+        settings: CardSettings = DEFAULT_SETTINGS,
         on_template_error: Callable[[str, str], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         silence_links: SilenceLinks | None = None,
@@ -87,6 +102,7 @@ class Renderer:
         self.zone = ZoneInfo(timezone)
         self.alertmanager_url = alertmanager_url
         self.silence_links = silence_links
+        self.settings = settings  # receivers may choose their own language
         self.on_template_error = on_template_error
         self.clock = clock
         builtin: BaseLoader = FileSystemLoader(builtin_cards_dir())
@@ -158,6 +174,13 @@ class _Job:
         self.renderer = renderer
         self.report = report
         self.receiver = receiver
+        language = receiver.language or renderer.settings.language
+        self.settings = replace(renderer.settings, language=language)
+        # Most severe first (stable): the first part, and the alerts shown in full, are those.
+        if notification.kind == "alert":
+            ordered = sorted(notification.alerts, key=alert_order(self.settings))
+            if ordered != notification.alerts:
+                notification = replace(notification, alerts=ordered)
         self.notification = notification
         self.alerts = notification.alerts
         self.platform = receiver.platform
@@ -169,15 +192,18 @@ class _Job:
         # As it will print: the bot looks for these exact characters in the message.
         self.keyword = clean_text(receiver.keyword or "")
         mentions = receiver.mentions
+        url = alertmanager_base(renderer.alertmanager_url, notification.external_url)
+        self.alertmanager_url = url
         self.options = CardOptions(
             zone=renderer.zone,
             now=renderer.clock(),
             hidden=frozenset(mentions.from_labels + mentions.from_labels_mobiles),
+            settings=self.settings,
+            alertmanager_url=url,
         )
-        url = safe_url(notification.external_url) or safe_url(renderer.alertmanager_url)
-        self.alertmanager_url = url
         self.silence_link = self.silence_link_of(notification)
-        self.views: dict[int | None, CardViews] = {}
+        self.views: dict[tuple[int | None, int], CardViews] = {}
+        self.detail = 0  # the DETAIL_LEVELS step every card of this call uses
         # Planning asks for the same card more than once (a probe is often the final part).
         self.cards: dict[CardKey, Card] = {}
         # The part count that size probes print (see plan).
@@ -197,9 +223,22 @@ class _Job:
 
     def run(self) -> list[Rendered]:
         truncated = self.notification.truncated_alerts
+        if len(self.alerts) > ONE_MESSAGE_ALERTS:
+            # Too many for one message: parts show one alert in full, the rest rolled up.
+            self.detail = SPLIT_DETAIL
         whole = self.card(0, len(self.alerts), 1, 1, truncated)
         if whole is not None and whole.size <= self.limit:
             return [Rendered(whole.message, self.notification)]
+        if whole is not None and len(self.alerts) <= ONE_MESSAGE_ALERTS:
+            # A big group rolls up tighter before it splits: one message reads best.
+            for detail in range(1, len(DETAIL_LEVELS)):
+                self.detail = detail
+                compact = self.card(0, len(self.alerts), 1, 1, truncated)
+                if compact is None:
+                    break
+                if compact.size <= self.limit:
+                    return [Rendered(compact.message, self.notification)]
+                whole = compact
         plan = self.plan(whole) if self.envs and whole is not None else []
         if not plan or not self.envs:  # every template failed: one plain message for all
             return [Rendered(self.fallback(self.alerts, truncated, 1, 1), self.notification)]
@@ -220,14 +259,25 @@ class _Job:
         ]
 
     def mentions(self, alerts: list[Alert], part: int) -> MentionSet:
-        # Static mentions ping once per notification, on its first part, not once per part.
+        """Nobody for good news (unless mentions.on_resolved) or below mentions.min_severity;
+        static mentions ping once per notification, on its first part, not once per part."""
+        policy = self.receiver.mentions
+        firing = [a for a in alerts if a.status == "firing"]
+        if not firing and not policy.on_resolved:
+            return MentionSet()
+        pinging = firing or alerts
+        if policy.min_severity:
+            floor = LEVEL_RANK.get(policy.min_severity.lower(), 0)
+            if LEVEL_RANK[worst_level(pinging, self.settings)] < floor:
+                return MentionSet()
         static = self.static if part == 1 else MentionSet()
-        return static | dynamic_mentions(self.receiver.mentions, alerts)
+        return static | dynamic_mentions(policy, alerts)
 
     def card_views(self, chars: int | None) -> CardViews:
-        if chars not in self.views:
-            options = replace(self.options, max_value_chars=chars)
-            self.views[chars] = CardViews(
+        key = (chars, self.detail)
+        if key not in self.views:
+            options = replace(self.options, max_value_chars=chars, detail=self.detail)
+            self.views[key] = CardViews(
                 self.platform,
                 self.receiver.name,
                 self.notification,
@@ -236,14 +286,14 @@ class _Job:
                 keyword=self.keyword,
                 silence_link=self.silence_link,
             )
-        return self.views[chars]
+        return self.views[key]
 
     def card(
         self, start: int, count: int, part: int, parts: int, omitted: int, chars: int | None = None
     ) -> Card | None:
         """The card for alerts[start:start+count] from the first template that works; None if
         none does."""
-        key = (start, count, part, parts, omitted, chars)
+        key = (start, count, part, parts, omitted, chars, self.detail)
         if key in self.cards:
             return self.cards[key]
         alerts = self.alerts[start : start + count]
@@ -294,7 +344,7 @@ class _Job:
             sizes.placed(1, None)
             return self.shrunk(start, part, self.omitted(start, 1, last))
         omitted = self.omitted(start, count, last)
-        probe = self.cards.get((start, count, part, self.probe_parts, omitted, None))
+        probe = self.cards.get((start, count, part, self.probe_parts, omitted, None, self.detail))
         sizes.placed(count, None if probe is None else probe.size)
         return Chunk(start, self.alerts[start : start + count], omitted)
 
@@ -338,7 +388,7 @@ class _Job:
         return self.fallback(chunk.alerts, chunk.omitted, part, parts)
 
     def fallback(self, alerts: list[Alert], omitted: int, part: int, parts: int) -> Message:
-        title = card_title(self.notification, part, parts, SHRINK_START_CHARS)
+        title = card_title(self.notification, part, parts, SHRINK_START_CHARS, self.settings)
         mentions = self.mentions(alerts, part)
         return fallback_message(self.platform, title, alerts, omitted, mentions, self.keyword)
 

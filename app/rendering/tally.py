@@ -59,6 +59,7 @@ class Tally:
     by_status: Counter[str] = field(default_factory=Counter)
     by_severity: Counter[str] = field(default_factory=Counter)
     by_name: dict[str, Counter[str]] = field(default_factory=dict)
+    name_rank: Counter[str] = field(default_factory=Counter)  # worst firing severity per name
     kinds: set[str] = field(default_factory=set)
     first_at: float = 0.0
     last_at: float = 0.0
@@ -82,7 +83,11 @@ class Tally:
             self.alerts += 1
             self.by_status[alert.status] += 1
             self.by_severity[alert_severity(alert)] += 1
-            self.by_name.setdefault(alert_name(alert), Counter())[alert.status] += 1
+            name = alert_name(alert)
+            self.by_name.setdefault(name, Counter())[alert.status] += 1
+            if alert.status == "firing":
+                rank = severity_rank(alert_severity(alert)) + 1  # 0: nothing firing
+                self.name_rank[name] = max(self.name_rank[name], rank)
         if notification.alerts:
             # Min-heap on (rank, -order): the least severe, newest group is dropped first.
             heapq.heappush(self._groups, (group_rank(notification), -order, notification))
@@ -97,6 +102,13 @@ class Tally:
         return sorted(self.by_severity.items(), key=lambda s: (-severity_rank(s[0]), s[0]))
 
     def names(self) -> list[tuple[str, int, int]]:
-        """(name, firing, resolved), the most frequent first."""
+        """(name, firing, resolved): what is on fire first (worst firing severity, then the
+        most firing), then the most frequent."""
         rows = [(name, c["firing"], c["resolved"]) for name, c in self.by_name.items()]
-        return sorted(rows, key=lambda r: (-(r[1] + r[2]), r[0]))
+        rank = self.name_rank
+        return sorted(rows, key=lambda r: (-rank[r[0]], -r[1], -(r[1] + r[2]), r[0]))
+
+    def name_severity(self, name: str) -> str:
+        """The worst severity `name` fires with ("" when none of it fires)."""
+        rank = self.name_rank[name] - 1
+        return next((s for s, r in SEVERITY_RANK.items() if r == rank), "") if rank > 0 else ""

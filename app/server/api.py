@@ -41,7 +41,7 @@ from app.server.schema import (
 from app.server.status import readiness, status_report
 from app.sources import InvalidPayload
 from app.sources.grafana import parse_alertmanager_or_grafana, parse_grafana
-from app.sources.kube_eventer import parse_kube_eventer
+from app.sources.kube_eventer import parse_kube_eventer, with_static_labels
 
 log = logging.getLogger("alertbridge.api")
 access_log = logging.getLogger("alertbridge.access")
@@ -141,6 +141,8 @@ async def receive(
             raise Refused(404, f"no receiver named {receiver!r}")
         body = await read_body(request, bridge.config.server)
         notification = parse(body, bridge.config.limits)
+        if source == "kube-eventer":
+            notification = with_static_labels(notification, bridge.config.kube_eventer.labels)
         accepted = await bridge.accept(notification, source, receiver)
     except Refused as exc:
         refusal = refuse(bridge, source, exc.status_code, exc.message)

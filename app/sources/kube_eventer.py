@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -263,3 +264,11 @@ def _where(index: int, total: int) -> str:
 def _json_type(value: Any) -> str:
     names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list"}
     return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def with_static_labels(notification: Notification, labels: dict[str, str]) -> Notification:
+    """The events with config `kube_eventer.labels` added (their own labels win)."""
+    if not labels:
+        return notification
+    alerts = [replace(a, labels={**labels, **a.labels}) for a in notification.alerts]
+    return replace(notification, alerts=alerts)

@@ -182,7 +182,7 @@ async def test_outbox_lists_retries_and_purges_dead_letters(
     assert main(["outbox", "list", *data, "--dead", "--receiver", "ops"]) == 0
     out = capsys.readouterr().out
     assert dead in out
-    assert "[FIRING:1] DiskFull" in out
+    assert "🔴 CRITICAL · DiskFull" in out
     assert "310000" in out
     assert other not in out
     assert main(["outbox", "retry", *data, "--receiver", "ops"]) == 0

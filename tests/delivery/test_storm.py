@@ -87,7 +87,8 @@ def test_tally_counts_every_alert_and_keeps_the_most_severe_groups() -> None:
         tally.add(item(index, about))
     assert (tally.messages, tally.alerts) == (32, 33)
     assert tally.by_status == {"firing": 32, "resolved": 1}
-    assert tally.names() == [("Noise", 30, 0), ("Fire", 1, 0), ("Old", 0, 1), ("Smoke", 1, 0)]
+    # what is on fire first: worst firing severity, then the most firing
+    assert tally.names() == [("Fire", 1, 0), ("Smoke", 1, 0), ("Noise", 30, 0), ("Old", 0, 1)]
     assert tally.groups()[0] == loud
     assert done not in tally.groups()
 
@@ -97,7 +98,7 @@ def digest_text(message: dict[str, Any]) -> str:
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
-async def test_digest_fits_the_platform_and_names_every_alertname(platform: str) -> None:
+async def test_digest_fits_the_platform_and_accounts_for_every_alertname(platform: str) -> None:
     receiver = Receiver(name="r", platform=platform, webhook_url="https://bot.example/hook")
     tally = Tally()
     for index, about in enumerate(storm_of(461)):
@@ -106,12 +107,28 @@ async def test_digest_fits_the_platform_and_names_every_alertname(platform: str)
     sender = REGISTRY[platform].sender
     assert sender.message_bytes(message) <= sender.MAX_MESSAGE_BYTES
     text = digest_text(message)
-    assert "[DIGEST] 4610 alerts" in text
+    title = next(line for line in text.splitlines() if "alerts:" in line)
+    assert "4610 alerts: 3457 firing, 1153 resolved" in title
+    assert "🔴 " in title  # what is on fire: critical
+    listed = 0
     for name, firing, resolved in tally.names():
-        assert f"{name}** {firing + resolved}: {firing} firing, {resolved} resolved" in text or (
+        if f"{name}** {firing + resolved}: {firing} firing, {resolved} resolved" in text or (
             f"{name}: {firing + resolved} ({firing} firing, {resolved} resolved)" in text
-        )
+        ):
+            listed += firing + resolved
+    more = re.search(r"… (\d+) more names, (\d+) alerts", text)
+    named = len(re.findall(r"\bStorm\d+\*\* \d+:|\bStorm\d+: \d+ \(", text))
+    assert named <= 10, "a capped list of names"
+    assert more is not None
+    assert named + int(more.group(1)) == len(tally.names())
+    assert listed + int(more.group(2)) == 4610, "the totals add up"
+    # what is on fire first: the names are listed worst severity first
+    assert [n for n, _, _ in tally.names()][:named] == re.findall(
+        r"\b(Storm\d+)(?:\*\*|:) \d+", text
+    )
     assert "messages counted above, not shown" in text  # and some groups in full
+    if platform == "wecom":
+        assert len(re.findall(r"^\*\*.*firing", text, re.M)) >= 3, "at least 3 groups"
 
 
 async def test_broken_digest_template_falls_back_to_the_built_in_one(tmp_path: Path) -> None:
@@ -187,9 +204,15 @@ def delivered_alerts(bots: FakeBots) -> int:
     total = 0
     for body in bots.messages(TOKENS["dingtalk"]):
         text = body["markdown"]["text"]
-        digest = re.search(r"\[DIGEST\\?\] (\d+) alerts", text)
+        digest = re.search(r"^### .*?(\d+) alerts: ", text)
+        group = re.search(r"^### .*? · (\d+) firing(?:, (\d+) resolved)?", text)
+        only_resolved = re.search(r"^### .*? · (\d+) resolved", text)
         if digest:
             total += int(digest.group(1))
+        elif group:
+            total += int(group.group(1)) + int(group.group(2) or 0)
+        elif only_resolved:
+            total += int(only_resolved.group(1))
         else:
-            total += len(re.findall(r"^#### ", text, re.M))
+            total += 1  # a card of one alert
     return total

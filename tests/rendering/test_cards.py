@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from app.models import Alert, Message
-from app.rendering.context import local_time
 from app.rendering.samples import sample_alert_notification, sample_event_notification
+from app.rendering.times import local_time
 from app.text import human_duration
 from tests.support.cards import (
     CHAT_PLATFORMS,
@@ -58,12 +58,13 @@ RESOLVED = alert(status="resolved", ends_at=NOW)
     [
         (FIRING_CRITICAL, "alert", "red", "#F5222D", "warning"),
         ([alert(severity="warning")], "alert", "orange", "#FA8C16", "warning"),
-        ([alert(severity="info")], "alert", "yellow", "#D4B106", "warning"),
-        ([alert(severity="")], "alert", "yellow", "#D4B106", "warning"),
+        # WeCom has three colours: its orange-red "warning" is kept for warning and worse
+        ([alert(severity="info")], "alert", "blue", "#1677FF", "comment"),
+        ([alert(severity="")], "alert", "blue", "#1677FF", "comment"),
         ([RESOLVED], "alert", "green", "#52C41A", "info"),
         ([alert(severity="critical"), RESOLVED], "alert", "orange", "#FA8C16", "warning"),
         ([event(type_="Warning")], "event", "orange", "#FA8C16", "warning"),
-        ([event(type_="Normal")], "event", "blue", "#1677FF", "comment"),
+        ([event(type_="Normal")], "event", "wathet", "#1677FF", "comment"),
     ],
     ids=[
         "firing-critical",
@@ -90,11 +91,14 @@ def test_colours_the_header_by_status_and_severity(
 @pytest.mark.parametrize(
     ("alerts", "title"),
     [
-        ([alert("A"), alert("A")], "[FIRING:2] A"),
-        ([alert("A"), alert("B")], "[FIRING:2] A, B"),
-        ([alert("A"), alert("B"), alert("C"), alert("D")], "[FIRING:4] A, B, …"),
-        ([alert("A", status="resolved", ends_at=NOW)], "[RESOLVED] A"),
-        ([alert("A"), alert("A", status="resolved", ends_at=NOW)], "[FIRING:1, RESOLVED:1] A"),
+        ([alert("A"), alert("A")], "🟠 WARNING · 2 firing · A"),
+        ([alert("A"), alert("B", severity="critical")], "🔴 CRITICAL · 2 firing · B, A"),
+        ([alert("A"), alert("B"), alert("C"), alert("D")], "🟠 WARNING · 4 firing · A, B, …"),
+        ([alert("A", status="resolved", ends_at=NOW)], "✅ RESOLVED · A"),
+        (
+            [alert("A"), alert("A", status="resolved", ends_at=NOW)],
+            "🟠 WARNING · 1 firing, 1 resolved · A",
+        ),
     ],
     ids=["one-name", "two-names", "many-names", "resolved", "mixed"],
 )
@@ -192,10 +196,10 @@ def test_alert_cards_show_annotations_labels_and_links(platform: str) -> None:
             "dashboard": "disk overview",
         },
     )
-    text = text_of(render_one(platform, item))
-    for expected in ("DiskFull", "critical", "DiskFull summary", "97% used", "disk overview"):
+    text = text_of(render_one(platform, item, mentions=mentions(from_labels=["mention_users"])))
+    for expected in ("DiskFull", "CRITICAL", "DiskFull summary", "97% used", "disk overview"):
         assert expected in text
-    assert "instance=db-1" in text
+    assert "🔴 CRITICAL · DiskFull · db-1" in text  # what, how bad and where, in the title
     assert "https://runbooks.example/disk" in text
     assert "http://prometheus.example:9090/graph?g0.expr=up" in text
     assert "alertname=" not in text  # already in the heading
@@ -204,14 +208,18 @@ def test_alert_cards_show_annotations_labels_and_links(platform: str) -> None:
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
-def test_links_to_alertmanager_from_the_payload_else_the_configured_url(platform: str) -> None:
+def test_links_to_the_configured_alertmanager_else_the_payloads(platform: str) -> None:
     item = alert()
     given = notification(item, external_url="http://am.example:9093")
     configured = renderer(alertmanager_url="https://am.configured.example")
-    assert "http://am.example:9093" in text_of(configured.render(receiver(platform), given)[0])
+    text = text_of(configured.render(receiver(platform), given)[0])
+    assert "https://am.configured.example/#/alerts" in text  # it overrides externalURL
+    assert "http://am.example:9093" not in text
+    assert "http://am.example:9093/#/alerts" in text_of(
+        renderer().render(receiver(platform), given)[0]
+    )
     unusable = notification(item, external_url="javascript:alert(1)")
-    text = text_of(configured.render(receiver(platform), unusable)[0])
-    assert "https://am.configured.example" in text
+    text = text_of(renderer().render(receiver(platform), unusable)[0])
     assert "javascript" not in text
 
 
@@ -310,13 +318,16 @@ DYNAMIC = alert(
 )
 
 
+FROM_LABELS = mentions(from_labels=["mention_users"], from_labels_mobiles=["mention_mobiles"])
+
+
 def test_maps_mentions_from_labels_into_a_feishu_card() -> None:
-    text = text_of(render_one("feishu", DYNAMIC))
+    text = text_of(render_one("feishu", DYNAMIC, mentions=FROM_LABELS))
     assert re.findall(r"<at id=[^>]*></at>", text) == ["<at id=ou_a></at>", "<at id=ou_b></at>"]
 
 
 def test_maps_mentions_from_labels_into_dingtalk_at_and_text() -> None:
-    message = render_one("dingtalk", DYNAMIC)
+    message = render_one("dingtalk", DYNAMIC, mentions=FROM_LABELS)
     assert message["at"] == {
         "atMobiles": ["13800000000", "+852-12345678"],
         "atUserIds": ["ou_a", "ou_b"],
@@ -326,7 +337,7 @@ def test_maps_mentions_from_labels_into_dingtalk_at_and_text() -> None:
 
 
 def test_maps_mentions_from_labels_into_wecom_user_tags_only() -> None:
-    content = render_one("wecom", DYNAMIC)["markdown"]["content"]
+    content = render_one("wecom", DYNAMIC, mentions=FROM_LABELS)["markdown"]["content"]
     assert re.findall(r"<@[^>]*>", content) == ["<@ou_a>", "<@ou_b>"]
     assert "13800000000" not in content  # WeCom markdown cannot mention phone numbers
 
@@ -404,7 +415,7 @@ def test_grafana_links_are_feishu_buttons() -> None:
     card = render_one("feishu", grafana_alert())["card"]
     buttons = [b for e in card["elements"] if e["tag"] == "action" for b in e["actions"]]
     labels = [b["text"]["content"] for b in buttons]
-    assert labels[:4] == ["Source", "Silence", "Dashboard", "Panel"]
+    assert labels[:4] == ["Prometheus", "Dashboard", "Panel", "Silence"]
 
 
 @pytest.mark.parametrize("platform", CHAT_PLATFORMS)

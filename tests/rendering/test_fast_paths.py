@@ -73,15 +73,15 @@ def test_a_template_reaches_no_internals_and_changes_nothing_through_the_fast_pa
 
 def test_reading_view_fields_loop_counters_and_macros_still_works(tmp_path: Path) -> None:
     expression = (
-        "{% import 'feishu/_macros.j2' as m %}"
+        "{% import 'feishu/_macros.j2' as m with context %}"
         "{% for a in alerts %}{{ loop.index }}/{{ loop.length }} {{ a.alertname }} "
-        "{{ m.status(a.status) }} {{ mentions.text }}{% endfor %}"
+        "{{ m.status(a) }} {{ mentions.text }}{% endfor %}"
     )
     config = receiver("feishu", mentions=mentions(users=["ou_alpha"]))
     cards = user_template(tmp_path, expression)
     message = renderer(cards_dir=cards).render(config, notification(alert("Disk")))[0]
     assert message["content"]["text"] == (
-        "1/1 Disk <font color='red'>FIRING</font> <at id=ou_alpha></at>"
+        "1/1 Disk <font color='grey'>WARNING</font> <at id=ou_alpha></at>"
     )
 
 
@@ -96,7 +96,7 @@ def test_a_cached_escape_is_never_used_for_trusted_text_of_the_same_characters()
     for config in (quiet, pinging, quiet):  # escaped first, then trusted, then escaped again
         text = text_of(shared.render(config, notification(alert(annotations={"summary": tag})))[0])
         assert text.count(tag) == (1 if config is pinging else 0)
-        assert "&lt;at id=ou\\_alpha&gt;&lt;/at&gt;" in text
+        assert "&lt;at id=ou&#95;alpha&gt;&lt;/at&gt;" in text
 
 
 @given(st.text())
@@ -200,7 +200,7 @@ def counting_renders(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 @pytest.mark.parametrize("platform", CHAT_PLATFORMS)
-@pytest.mark.parametrize("count", [30, 200])
+@pytest.mark.parametrize("count", [200, 300])  # up to 50 alerts roll up into one message
 def test_a_split_renders_about_two_cards_per_part(
     platform: str, count: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -208,8 +208,10 @@ def test_a_split_renders_about_two_cards_per_part(
     messages = renderer().render(receiver(platform), notification(*crowd(count)))
     assert len(messages) > 1
     # The whole card once; per part the count that fits and the one more that does not, give
-    # or take a probe where the sizes vary; the final parts are those probes.
-    assert len(shown) <= 1 + 2 * len(messages) + 4, shown
+    # or take a probe where the sizes vary; the final parts are those probes. A part shows its
+    # first alert in full and the rest rolled up, so its size is a line only after the first:
+    # one probe more per part.
+    assert len(shown) <= 1 + 3 * len(messages) + 4, shown
     assert sum(shown) <= 4 * count, shown
 
 

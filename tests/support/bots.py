@@ -3,6 +3,7 @@ bots on a loopback port (for real processes) and reading what they received."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -108,6 +109,8 @@ _MARKDOWN_ESCAPE = re.compile(r"\\(.)", re.S)
 
 
 def shows(text: str, needle: str) -> bool:
-    """`needle` appears in `text`, as is or once the cards' markdown backslash-escapes are
-    undone (Feishu turns `_` into `\\_`, every dialect doubles a backslash)."""
-    return needle in text or needle in _MARKDOWN_ESCAPE.sub(r"\1", text)
+    """`needle` appears in `text`, as is or once the cards' markdown escapes are undone
+    (Feishu turns `_` into `&#95;`, DingTalk and WeCom put a backslash before markup)."""
+    if needle in text:
+        return True
+    return needle in _MARKDOWN_ESCAPE.sub(r"\1", text) or needle in html.unescape(text)

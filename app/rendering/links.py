@@ -1,0 +1,88 @@
+"""Links a phone can open: Alertmanager's filtered alert list and prefilled silence form, the
+Prometheus graph on a reachable host, and annotation links (runbook, dashboard, logs ...).
+Every URL goes through safe_url: only http(s) survives, `javascript:` and the like are dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from app.text import Trusted, clean_text, safe_url
+
+# Labels that change while the problem stays the same: a silence matching them would miss the
+# next occurrence, so silence links leave them out.
+VOLATILE_LABELS = frozenset(
+    {"prometheus_replica", "replica", "uid", "pod_ip", "container_id", "image_id", "id"}
+)
+# Annotation name → catalogue key of its button text; any other link annotation is "link".
+LINK_NAMES = {
+    "runbook_url": "runbook",
+    "runbook": "runbook",
+    "dashboard_url": "dashboard",
+    "grafana_url": "dashboard",
+    "dashboard": "dashboard",
+    "logs_url": "logs",
+    "logs": "logs",
+    "panel_url": "panel",
+}
+MAX_MATCHERS = 12  # a silence filter longer than this would not fit a link on a card
+
+
+def alertmanager_base(configured: str, external_url: str) -> Trusted:
+    """`server.alertmanager_url` when set (externalURL is often an in-cluster host)."""
+    base = safe_url(configured) or safe_url(external_url)
+    return Trusted(base.rstrip("/"))
+
+
+def _matcher_value(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def matchers(labels: Mapping[str, str], skip: Iterable[str] = ()) -> str:
+    """`{a="1",b="2"}`: Alertmanager's filter syntax, sorted, without volatile labels."""
+    left_out = VOLATILE_LABELS.union(skip)
+    pairs = sorted((k, v) for k, v in labels.items() if k not in left_out and v)
+    inner = ",".join(f'{k}="{_matcher_value(v)}"' for k, v in pairs[:MAX_MATCHERS])
+    return "{" + inner + "}"
+
+
+def silence_url(base: str, labels: Mapping[str, str], skip: Iterable[str] = ()) -> Trusted:
+    """The prefilled silence form (`#/silences/new?filter=…`); "" without a base or labels."""
+    if not base or not labels:
+        return Trusted("")
+    query = quote(clean_text(matchers(labels, skip)), safe="")
+    return safe_url(f"{base}/#/silences/new?filter={query}")
+
+
+def alerts_url(base: str, labels: Mapping[str, str], receiver: str = "") -> Trusted:
+    """Alertmanager's alert list filtered to these labels (and receiver, when known)."""
+    if not base:
+        return Trusted("")
+    query = []
+    if labels:
+        query.append("filter=" + quote(clean_text(matchers(labels)), safe=""))
+    if receiver:
+        query.append("receiver=" + quote(clean_text(receiver), safe=""))
+    return safe_url(f"{base}/#/alerts" + ("?" + "&".join(query) if query else ""))
+
+
+@lru_cache(maxsize=512)  # the alerts of one rule share their generatorURL
+def prometheus_link(generator_url: str, prometheus_url: str) -> Trusted:
+    """generatorURL with the scheme and host of `server.prometheus_url` when that is set."""
+    if not prometheus_url or not generator_url:
+        return safe_url(generator_url)
+    target = urlsplit(prometheus_url)
+    try:
+        source = urlsplit(generator_url.strip())
+    except ValueError:
+        return Trusted("")
+    if source.scheme.lower() not in ("http", "https"):
+        return Trusted("")  # never turn a javascript: link into an https one
+    path = target.path.rstrip("/") + source.path
+    return safe_url(urlunsplit((target.scheme, target.netloc, path, source.query, source.fragment)))
+
+
+def link_name(annotation: str) -> str:
+    return LINK_NAMES.get(annotation, "link")
