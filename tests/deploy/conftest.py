@@ -1,5 +1,6 @@
 """Fixtures for the deploy/ tests. The renders need an unmodified copy of the pinned
-kube-prometheus named by KUBE_PROMETHEUS_DIR (.ci/run sets it); without one they skip."""
+kube-prometheus named by KUBE_PROMETHEUS_DIR (.ci/run sets it); without one they skip, and under
+CI=true they fail."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import kubernetes_validate.utils
 import pytest
 
 from tests.deploy.crd_schemas import CustomResourceSchemas
-from tests.deploy.support import find_kubectl, render_all, stage_deploy
+from tests.deploy.support import find_kubectl, in_ci, render_all, stage_deploy
 
 NO_UPSTREAM = (
     "KUBE_PROMETHEUS_DIR is not set: point it at an unmodified copy of the kube-prometheus "
@@ -24,6 +25,8 @@ NO_UPSTREAM = (
 @pytest.fixture(scope="session")
 def kube_prometheus_dir() -> Path:
     value = os.environ.get("KUBE_PROMETHEUS_DIR")
+    if not value and in_ci():
+        pytest.fail(f"{NO_UPSTREAM}; under CI=true the deploy tests must run", pytrace=False)
     if not value:
         pytest.skip(NO_UPSTREAM)
     path = Path(value)

@@ -1,13 +1,16 @@
 """The container image, as far as a machine without a Docker daemon can tell: the Dockerfile keeps
-its contract, and the wheel it installs builds, carries the cards, and runs from a fresh venv."""
+its contract, requirements.lock is uv.lock exported, and the wheel it installs builds, carries the
+cards, and runs from a fresh venv holding exactly the locked, hash-checked dependencies."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shlex
 import signal
 import sys
+import tomllib
 import zipfile
 from dataclasses import dataclass
 from fnmatch import fnmatch
@@ -16,12 +19,16 @@ from pathlib import Path
 import pytest
 
 from app.cli.main import build_parser
-from tests.deploy.support import DEPLOY, REPO_ROOT, env_file, run
+from tests.deploy.support import DEPLOY, REPO_ROOT, env_file, missing, run
 from tests.support.launcher import LOOPBACK, Processes
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 DEPLOY_CONFIG = DEPLOY / "base" / "alertbridge" / "alertbridge.yaml"
 EXAMPLE_ENV = DEPLOY / "overlays" / "example" / "secrets" / "alertbridge.env"
+REQUIREMENTS_LOCK = REPO_ROOT / "requirements.lock"
+PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+# How requirements.lock is made; its own first lines say so too.
+EXPORT = "uv export --frozen --no-dev --extra postgres --format requirements-txt --no-emit-project"
 INSTALL_TIMEOUT_SECONDS = 300
 
 
@@ -33,10 +40,14 @@ def instructions() -> list[tuple[str, str]]:
     return [(pair[0].upper(), pair[1] if len(pair) > 1 else "") for pair in pairs]
 
 
-def final_stage() -> dict[str, str]:
+def final_stage_steps() -> list[tuple[str, str]]:
     steps = instructions()
     last_from = max(i for i, (name, _) in enumerate(steps) if name == "FROM")
-    return dict(steps[last_from:])
+    return steps[last_from:]
+
+
+def final_stage() -> dict[str, str]:
+    return dict(final_stage_steps())
 
 
 def exposed_port() -> int:
@@ -49,12 +60,85 @@ def default_command() -> list[str]:
     return command
 
 
-def test_builds_in_stages_from_a_slim_python() -> None:
+def global_args() -> dict[str, str]:
+    """The ARGs before the first FROM, with their defaults."""
     steps = instructions()
-    base = dict(steps)["ARG"]
+    first_from = next(i for i, (name, _) in enumerate(steps) if name == "FROM")
+    pairs = (args.split("=", 1) for name, args in steps[:first_from] if name == "ARG")
+    return {name: value for name, value in pairs}
 
-    assert sum(name == "FROM" for name, _ in steps) >= 2
-    assert re.fullmatch(r"PYTHON_IMAGE=python:3\.1[1-9]-slim(-\w+)?", base)
+
+def expand(text: str, values: dict[str, str]) -> str:
+    return re.sub(r"\$\{(\w+)\}", lambda m: values[m[1]], text)
+
+
+def labels() -> dict[str, str]:
+    """The final stage's LABELs, its ARG defaults and the global ARGs substituted."""
+    stage = final_stage_steps()
+    values = global_args()
+    values |= dict(args.split("=", 1) for name, args in stage if name == "ARG" and "=" in args)
+    words = [word for name, args in stage if name == "LABEL" for word in shlex.split(args)]
+    pairs = (word.split("=", 1) for word in words)
+    return {key: expand(value, values) for key, value in pairs}
+
+
+def test_selects_the_stable_dockerfile_syntax() -> None:
+    assert DOCKERFILE.read_text().splitlines()[0] == "# syntax=docker/dockerfile:1"
+
+
+def test_builds_in_stages_from_one_slim_python_pinned_by_digest() -> None:
+    bases = [args.split()[0] for name, args in instructions() if name == "FROM"]
+    pinned = {expand(base, global_args()) for base in bases}
+
+    assert len(bases) >= 2
+    assert len(pinned) == 1
+    assert re.fullmatch(r"python:3\.1[1-9](\.\d+)?-slim(-\w+)?@sha256:[0-9a-f]{64}", pinned.pop())
+
+
+def test_labels_say_what_the_image_is_in_oci_terms() -> None:
+    found = labels()
+    base = {expand(args.split()[0], global_args()) for n, args in instructions() if n == "FROM"}
+    name, digest = base.pop().split("@")
+
+    assert found["org.opencontainers.image.title"] == PYPROJECT["name"]
+    assert found["org.opencontainers.image.version"] == PYPROJECT["version"]
+    assert found["org.opencontainers.image.licenses"] == PYPROJECT["license"]
+    assert found["org.opencontainers.image.description"]
+    assert found["org.opencontainers.image.base.name"] == f"docker.io/library/{name}"
+    assert found["org.opencontainers.image.base.digest"] == digest
+
+
+def test_dependencies_are_the_locked_wheels_hash_checked() -> None:
+    """The build stage fetches wheels only (nothing compiles), checked against requirements.lock;
+    the runtime stage installs those offline, checked again, and the project without deps."""
+    runs = [args for name, args in instructions() if name == "RUN"]
+    fetch = next(run for run in runs if "pip wheel" in run)
+    runtime = [args for name, args in final_stage_steps() if name == "RUN"]
+    install = next(run for run in runtime if "pip install" in run)
+
+    assert {"--require-hashes", "--only-binary=:all:", "requirements.lock"} <= set(fetch.split())
+    assert {"--require-hashes", "--no-index", "/tmp/requirements.lock"} <= set(install.split())
+    assert "--no-deps /dist/alertbridge-" in install
+    # Nothing in the runtime stage that builds or downloads: no apt, no build frontend, no index.
+    assert not [run for run in runtime if re.search(r"apt-get|python -m build|pip wheel", run)]
+    assert all("--no-index" in command for command in install.split("&&"))
+
+
+def test_requirements_lock_is_uv_lock_exported() -> None:
+    """After `uv lock`, regenerate it with the command in its first lines."""
+    try:
+        from uv import find_uv_bin
+    except ImportError:
+        missing("uv is not installed (it is in the test extra)")
+        raise
+    lines = REQUIREMENTS_LOCK.read_text().splitlines()
+    header = [line for line in lines[:2] if line.startswith("#")]
+    export = [find_uv_bin(), *EXPORT.split()[1:], "--no-header"]
+
+    exported = run(export, cwd=REPO_ROOT, timeout=INSTALL_TIMEOUT_SECONDS).stdout
+
+    assert header[-1].strip() == f"#    {EXPORT} -o requirements.lock".strip()
+    assert lines[len(header) :] == exported.splitlines()
 
 
 def test_runs_as_a_non_root_user() -> None:
@@ -117,22 +201,21 @@ class Installed:
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
-    """Built with `python -m build` as the Dockerfile does, installed with its dependencies."""
+    """Installed as the Dockerfile does: the wheels of requirements.lock, hash-checked, then the
+    wheel that `python -m build` makes, without dependencies."""
     out = tmp_path_factory.mktemp("wheel")
     build = [sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(REPO_ROOT)]
     run(build, timeout=INSTALL_TIMEOUT_SECONDS)
     (wheel,) = out.glob("alertbridge-*.whl")
     venv = out / "venv"
     run([sys.executable, "-m", "venv", str(venv)])
-    pip = [
-        str(venv / "bin" / "python"),
-        "-m",
-        "pip",
-        "install",
-        "-q",
-        "--disable-pip-version-check",
-    ]
-    run([*pip, str(wheel)], timeout=INSTALL_TIMEOUT_SECONDS)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "-q", "--disable-pip-version-check"]
+    locked = ["--require-hashes", "-r", str(REQUIREMENTS_LOCK)]
+    wheels = str(out / "wheels")
+    fetch = [*pip, "wheel", "--only-binary=:all:", "--wheel-dir", wheels, *locked]
+    run(fetch, timeout=INSTALL_TIMEOUT_SECONDS)
+    run([*pip, "install", "--no-index", "--find-links", wheels, *locked])
+    run([*pip, "install", "--no-index", "--no-deps", str(wheel)])
     return Installed(wheel, venv / "bin")
 
 
