@@ -36,6 +36,7 @@ STYLESHEET = (HERE / "static" / "console.css").read_text(encoding="utf-8")
 LISTED_MESSAGES = 1000
 STATES = ("pending", "dead")
 LEASE_NOTE = "single instance (SQLite outbox): this process sends for every receiver"
+SHARED_NOTE = "replicas on PostgreSQL: one holder per receiver sends (the Lease column)"
 # Nothing but our own stylesheet loads, no page may be framed (the action buttons cannot be
 # clicked through another site's overlay), and a silence link's token is never sent onward.
 PAGE_HEADERS = {
@@ -147,9 +148,20 @@ async def overview_rows(bridge: Bridge) -> list[dict[str, Any]]:
                 "oldest": oldest[0].created_at if oldest else None,
                 "last": worker.recent[-1] if worker and worker.recent else None,
                 "dead": await bridge.outbox.dead_count(receiver.name),
+                "lease": await lease_holder(bridge, receiver.name),
             }
         )
     return rows
+
+
+async def lease_holder(bridge: Bridge, receiver: str) -> str:
+    """Who sends to this receiver's bot now: "" on SQLite (this process, always)."""
+    lease = bridge.leases.get(receiver)
+    if lease is None:
+        return ""
+    holder = await lease.current_holder()
+    here = " (this replica)" if lease.is_held() else ""
+    return f"{holder}{here}" if holder else "none (being taken over)"
 
 
 async def overview(request: Request, who: Viewer) -> Response:
@@ -162,7 +174,7 @@ async def overview(request: Request, who: Viewer) -> Response:
         now=bridge.clock(),
         receivers=await overview_rows(bridge),
         config=config_report(bridge, request.app.state.reloader),
-        lease=LEASE_NOTE,
+        lease=SHARED_NOTE if bridge.leases else LEASE_NOTE,
     )
 
 

@@ -104,7 +104,9 @@ async def test_status_and_metrics_name_the_backend_and_the_holder_but_not_the_pa
                 break
             await asyncio.sleep(0.1)
         metrics = (await client.get("/metrics")).text
-        texts = [str(report), metrics]
+        console = (await client.get("/ui/")).text  # a loopback client: read-only, no login
+        texts = [str(report), metrics, console]
+    assert f"{HOLDER} (this replica)" in console  # the overview's Lease column
     assert report["outbox"] == {"backend": "postgresql"}
     assert report["receivers"]["ops"]["lease_holder"] == HOLDER
     assert report["receivers"]["ops"]["lease_held_here"] is True
