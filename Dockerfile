@@ -46,6 +46,7 @@ LABEL org.opencontainers.image.title="alertbridge" \
       org.opencontainers.image.base.name="docker.io/library/${PYTHON_BASE}" \
       org.opencontainers.image.base.digest="${PYTHON_DIGEST}"
 ENV PYTHONDONTWRITEBYTECODE=1 \
+    ALERTBRIDGE_DATA_DIR=/var/lib/alertbridge \
     PYTHONUNBUFFERED=1
 RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin alertbridge \
     && install -d -o alertbridge -g alertbridge -m 0750 /var/lib/alertbridge \

@@ -8,6 +8,7 @@ import gc
 import json
 import logging
 import math
+import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -40,16 +41,29 @@ DEFAULT_PORT = 8080
 KEEP_ALIVE_SECONDS = 310
 
 
+def env_path(name: str, fallback: Path | None) -> Path | None:
+    """A path option's default: the environment variable when set (the image sets both, so
+    `kubectl exec ... alertbridge outbox list` finds what `serve` uses), else `fallback`."""
+    value = os.environ.get(name, "")
+    return Path(value) if value else fallback
+
+
+CONFIG_HELP = "config YAML (default: $ALERTBRIDGE_CONFIG, else the embedded default)"
+DATA_DIR_HELP = "where the outbox file lives (default: $ALERTBRIDGE_DATA_DIR, else ./data)"
+
+
 def build_parser() -> argparse.ArgumentParser:
+    config = env_path("ALERTBRIDGE_CONFIG", None)
+    data_dir = env_path("ALERTBRIDGE_DATA_DIR", Path("data"))
     parser = argparse.ArgumentParser(prog="alertbridge", description=__doc__)
     parser.add_argument("--version", action="version", version=f"alertbridge {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the HTTP service")
-    serve.add_argument("--config", type=Path, help="config YAML (default: embedded default)")
+    serve.add_argument("--config", type=Path, default=config, help=CONFIG_HELP)
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT)
-    serve.add_argument("--data-dir", type=Path, default=Path("data"))
+    serve.add_argument("--data-dir", type=Path, default=data_dir, help=DATA_DIR_HELP)
     serve.add_argument("--log-level", default="info")
     serve.add_argument(
         "--log-format",
@@ -61,18 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("path", type=Path)
 
     render = commands.add_parser("render", help="print the message(s) a receiver would get")
-    render.add_argument("--config", type=Path)
+    render.add_argument("--config", type=Path, default=config, help=CONFIG_HELP)
     render.add_argument("--receiver", required=True)
     render.add_argument("--payload", type=Path, help="Alertmanager or kube-eventer body")
 
     route = commands.add_parser("route-test", help="print the receivers that get these labels")
-    route.add_argument("--config", type=Path)
+    route.add_argument("--config", type=Path, default=config, help=CONFIG_HELP)
     route.add_argument("labels", nargs="+", metavar="LABEL=VALUE")
 
     send = commands.add_parser(
         "send-test", help="send a sample card to a receiver's bot once and print its answer"
     )
-    send.add_argument("--config", type=Path)
+    send.add_argument("--config", type=Path, default=config, help=CONFIG_HELP)
     send.add_argument("--receiver", required=True)
 
     outbox = commands.add_parser(
@@ -85,10 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
         ("purge", "delete pending messages (dead letters with --dead)"),
     ):
         sub = actions.add_parser(action, help=text)
-        sub.add_argument("--data-dir", type=Path, default=Path("data"))
+        sub.add_argument("--data-dir", type=Path, default=data_dir, help=DATA_DIR_HELP)
         sub.add_argument(
             "--config",
             type=Path,
+            default=config,
             help="the service's config: its outbox.url (or env ALERTBRIDGE_OUTBOX_URL) names a"
             " PostgreSQL outbox to work on instead of --data-dir's file; its secrets are masked"
             " in what is printed",

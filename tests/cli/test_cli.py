@@ -161,6 +161,29 @@ def test_serve_survives_a_sighup_during_start_up_and_reloads_once_up(
         process.communicate(timeout=30)
 
 
+async def test_every_command_takes_its_data_dir_and_config_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app.outbox.schema import outbox_path
+    from app.outbox.sqlite import SqliteOutbox
+    from tests.support.queues import alert, entry, notification
+
+    store = SqliteOutbox(outbox_path(tmp_path))
+    await store.enqueue({"ops": [entry({"text": "1"}, notification(alert("DiskFull")))]})
+    await store.close()
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "receivers: [{name: ops, platform: console}]\nfilters: []\ndefault_receiver: ops\n"
+    )
+    monkeypatch.setenv("ALERTBRIDGE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ALERTBRIDGE_CONFIG", str(config))
+    monkeypatch.chdir(tmp_path / "..")  # no ./data here: only the variable can point at it
+    assert main(["outbox", "list"]) == 0
+    assert "DiskFull" in capsys.readouterr().out
+    assert main(["route-test", "alertname=Watchdog"]) == 0  # this config filters nothing
+    assert capsys.readouterr().out.strip() == "ops"
+
+
 async def test_outbox_lists_retries_and_purges_dead_letters(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
