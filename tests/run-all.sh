@@ -65,8 +65,10 @@ install_system_packages
 UV="$(find_uv)"
 # Only this machine's Python: uv must not download one (CI reaches package registries only).
 export UV_PYTHON_DOWNLOADS=never
-# --locked: fail, rather than re-resolve, when pyproject.toml and uv.lock disagree.
-"$UV" sync --locked --extra test --extra postgres --python "$PYTHON"
+# --locked: fail, rather than re-resolve, when pyproject.toml and uv.lock disagree. The
+# interpreter by its path: a bare "python3" would let a .venv made with another Python 3 stay.
+"$UV" sync --locked --extra test --extra postgres \
+  --python "$("$PYTHON" -c 'import sys; print(sys.executable)')"
 # The venv's tools first: the locked ruff and mypy, `alertbridge`, and kubectl below.
 export PATH="$PWD/.venv/bin:$PATH"
 
