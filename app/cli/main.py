@@ -161,7 +161,7 @@ def run_server(
 
 def serve(args: argparse.Namespace) -> int:
     from app.bridge import Bridge, open_outbox, outbox_url
-    from app.outbox.schema import outbox_path
+    from app.outbox.schema import OutboxVersionError, outbox_path
     from app.rendering.checks import load_checked
     from app.server.app import create_app
     from app.server.reload import Reloader
@@ -181,7 +181,10 @@ def serve(args: argparse.Namespace) -> int:
     else:
         args.data_dir.mkdir(parents=True, exist_ok=True)
         where, pending_count = str(outbox_path(args.data_dir)), -1
-    outbox = open_outbox(config, outbox_path(args.data_dir))
+    try:
+        outbox = open_outbox(config, outbox_path(args.data_dir))
+    except OutboxVersionError as exc:  # an older alertbridge on a migrated file: say so, exit 2
+        raise ConfigError(str(exc)) from None
     bridge = Bridge(
         config, config_source=source, redactor=redactor, outbox=outbox, cards=loaded.cards
     )

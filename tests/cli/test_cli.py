@@ -184,6 +184,23 @@ async def test_every_command_takes_its_data_dir_and_config_from_the_environment(
     assert capsys.readouterr().out.strip() == "ops"
 
 
+def test_serve_on_an_outbox_of_a_newer_schema_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    from app.outbox.schema import SCHEMA_VERSION, outbox_path
+
+    newer = sqlite3.connect(outbox_path(tmp_path))
+    newer.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    newer.close()
+    assert main(["serve", "--data-dir", str(tmp_path), "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "has schema version" in err
+    assert "run the newer alertbridge" in err
+    assert "Traceback" not in err
+
+
 async def test_outbox_lists_retries_and_purges_dead_letters(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
