@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.models import notification_from_json
 from app.outbox.contract import OutboxItem
-from app.outbox.schema import stored_text
+from app.outbox.schema import outbox_item
 
 # Any constant unique to alertbridge: the lock serialises migrations across replicas.
 MIGRATION_LOCK = 0x616C657274  # "alert"
@@ -124,19 +123,7 @@ async def prepare_database(url: str, connect_timeout: int = 3) -> int:
 
 
 def pg_item(row: dict[str, Any]) -> OutboxItem:
-    return OutboxItem(
-        id=row["id"],
-        receiver=row["receiver"],
-        message=row["message"],
-        notification=notification_from_json(stored_text(bytes(row["notification"]))),
-        created_at=row["created_at"],
-        attempts=row["attempts"],
-        not_before=row["not_before"],
-        last_error=row["last_error"],
-        state=row["state"],
-        hold_until=row["hold_until"],
-        fold_key=row["fold_key"],
-    )
+    return outbox_item(row, row["message"], bytes(row["notification"]))
 
 
 async def configure(conn: Any) -> None:

@@ -10,9 +10,9 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
-from app.models import notification_from_json, notification_to_json
+from app.models import Message, notification_from_json, notification_to_json
 from app.outbox.contract import Entry, OutboxItem, State
 
 T = TypeVar("T")
@@ -145,11 +145,24 @@ def outbox_path(data_dir: Path) -> Path:
 
 
 def to_item(row: sqlite3.Row) -> OutboxItem:
+    message = json.loads(row["message"]) if row["message"] else None
+    return outbox_item(row, message, row["notification"])
+
+
+class Columns(Protocol):
+    """A row by column name: sqlite3.Row, or psycopg's dict row."""
+
+    def __getitem__(self, name: str) -> Any: ...
+
+
+def outbox_item(row: Columns, message: Message | None, notification: str | bytes) -> OutboxItem:
+    """An OutboxItem from a messages row of either backend; each decodes its own message column
+    (SQLite stores JSON text, PostgreSQL jsonb) and hands the notification column's value."""
     return OutboxItem(
         id=row["id"],
         receiver=row["receiver"],
-        message=json.loads(row["message"]) if row["message"] else None,
-        notification=notification_from_json(stored_text(row["notification"])),
+        message=message,
+        notification=notification_from_json(stored_text(notification)),
         created_at=row["created_at"],
         attempts=row["attempts"],
         not_before=row["not_before"],
