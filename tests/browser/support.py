@@ -18,7 +18,14 @@ import pytest
 
 from tests.support.bots import Bots, fake_bots, serving_bots
 from tests.support.builders import bot_receivers, config_data
-from tests.support.launcher import LOOPBACK, Processes, Service, start_alertbridge, write_yaml
+from tests.support.launcher import (
+    LOOPBACK,
+    Processes,
+    Service,
+    start_alertbridge,
+    wait_until,
+    write_yaml,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -140,6 +147,23 @@ def log_in(driver: Any, user: str = USER, password: str = PASSWORD) -> None:
     driver.execute_cdp_cmd(
         "Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {token}"}}
     )
+
+
+def follow(driver: Any, element: Any, timeout: float = 20) -> None:
+    """Click a link or submit button and wait for the next page to load: a click returns once
+    the event is dispatched, and under load the old page can still be there when the test looks
+    for an element of the new one."""
+    old = driver.find_element("tag name", "html")
+
+    def loaded() -> bool:
+        try:
+            old.tag_name  # noqa: B018 - raises once the old document is gone
+        except Exception:  # selenium's StaleElementReferenceException
+            return bool(driver.execute_script("return document.readyState") == "complete")
+        return False
+
+    element.click()
+    wait_until(loaded, timeout=timeout, what="the next page")
 
 
 def log_out(driver: Any) -> None:

@@ -17,6 +17,7 @@ from tests.browser.support import (
     PREFIX,
     PUBLIC_URL,
     Stack,
+    follow,
     log_in,
     log_out,
     screenshot,
@@ -97,13 +98,13 @@ def test_a_dead_letter_is_shown_and_retried(stack: Stack, browser: Any) -> None:
     )
     stack.bots.fake.heal(token)
     browser.get(stack.ui())
-    browser.find_element(by("LINK_TEXT"), "wecom-ops").click()
+    follow(browser, browser.find_element(by("LINK_TEXT"), "wecom-ops"))
     assert browser.title == "Receiver wecom-ops · alertbridge"
     html = check_page(browser)
     assert "DiskAlmostFull" in html
     assert "http_503" in html  # the recent deliveries and the reason it died
     screenshot(browser, stack, "receiver")
-    browser.find_element(by("XPATH"), "//button[text()='Retry DiskAlmostFull']").click()
+    follow(browser, browser.find_element(by("XPATH"), "//button[text()='Retry DiskAlmostFull']"))
     notice = browser.find_element(by("CSS_SELECTOR"), "p.notice").text
     assert notice == "re-queued 1 dead message(s)"
     wait_until(
@@ -124,7 +125,7 @@ def test_previews_a_feishu_card(stack: Stack, browser: Any) -> None:
 
     Select(browser.find_element(by("ID"), "receiver")).select_by_value("feishu-ops")
     browser.find_element(by("ID"), "source-alert").click()
-    browser.find_element(by("XPATH"), "//button[text()='Render']").click()
+    follow(browser, browser.find_element(by("XPATH"), "//button[text()='Render']"))
     card = browser.find_element(by("CSS_SELECTOR"), ".card")
     assert "NodeFilesystemAlmostOutOfSpace" in card.text
     assert "red" in card.find_element(by("CSS_SELECTOR"), ".head").get_attribute("class")
@@ -141,11 +142,11 @@ def test_send_test_shows_the_fake_bots_answer(stack: Stack, browser: Any) -> Non
     from selenium.webdriver.support.ui import Select
 
     Select(browser.find_element(by("ID"), "receiver")).select_by_value("dingtalk-ops")
-    browser.find_element(by("XPATH"), "//button[text()='Send the sample card']").click()
+    follow(browser, browser.find_element(by("XPATH"), "//button[text()='Send the sample card']"))
     assert browser.find_element(by("ID"), "outcome").text == "ok (code 0: ok)"
     assert len(stack.bots.fake.messages(TOKENS["dingtalk"])) == before + 1
     check_page(browser)
-    browser.find_element(by("LINK_TEXT"), "Overview").click()
+    follow(browser, browser.find_element(by("LINK_TEXT"), "Overview"))
     outcomes = [e.text for e in browser.find_elements(by("CSS_SELECTOR"), "td .outcome")]
     assert outcomes == ["delivered"]  # wecom-ops: the retried dead letter went out
     screenshot(browser, stack, "overview")  # after the deliveries above: rows with data
@@ -251,7 +252,7 @@ def test_silences_an_alert_from_its_card_against_the_real_alertmanager(
     browser.find_element(by("ID"), "duration-1h").click()
     browser.find_element(by("ID"), "name").send_keys("Li Lei")
     browser.find_element(by("ID"), "comment").send_keys("rolling back the release")
-    browser.find_element(by("XPATH"), "//button[text()='Create the silence']").click()
+    follow(browser, browser.find_element(by("XPATH"), "//button[text()='Create the silence']"))
     assert browser.title == "Silence created · alertbridge"
     check_page(browser)
     [silence] = silences(stack)
