@@ -1,4 +1,5 @@
-"""The `alertbridge` command: serve | check-config | render | route-test | send-test | outbox."""
+"""The `alertbridge` command: serve | check-config | render | route-test | send-test | outbox |
+config-schema; the options are app/cli/parser.py."""
 
 from __future__ import annotations
 
@@ -15,12 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app import __version__
+from app.cli.parser import build_parser
 from app.config.load import EMBEDDED_DEFAULT, default_config, load_config
 from app.config.matchers import LABEL_NAME
 from app.config.model import Config, ConfigError, Receiver, dsn_secrets
 from app.intake.router import Router
-from app.ops.logformat import LOG_FORMATS
-from app.ops.logsetup import LOG_FORMAT_ENV, chosen_log_format, setup_logging
+from app.ops.logsetup import chosen_log_format, setup_logging
 from app.ops.redaction import Redactor, redact_url
 from app.ops.sighup import hold_sighup
 from app.sources import InvalidPayload
@@ -32,94 +33,12 @@ if TYPE_CHECKING:
     from app.rendering.renderer import Renderer
 
 log = logging.getLogger("alertbridge")
-DEFAULT_PORT = 8080
 # How long an idle connection stays open after an answer. Longer than the senders' own idle
 # timeout (Alertmanager's HTTP client, prometheus/common config/http_config.go: 5 minutes; Go's
 # DefaultTransport, which kube-eventer uses: 90 s), so the sender always closes first: a sender
 # never writes a notification onto a connection we are closing, which it would see as an error
 # (kube-eventer never retries). uvicorn's default of 5 s would make that race possible.
 KEEP_ALIVE_SECONDS = 310
-
-
-def env_path(name: str, fallback: Path | None) -> Path | None:
-    """A path option's default: the environment variable when set (the image sets both, so
-    `kubectl exec ... alertbridge outbox list` finds what `serve` uses), else `fallback`."""
-    value = os.environ.get(name, "")
-    return Path(value) if value else fallback
-
-
-CONFIG_HELP = "config YAML (default: $ALERTBRIDGE_CONFIG, else the embedded default)"
-DATA_DIR_HELP = "where the outbox file lives (default: $ALERTBRIDGE_DATA_DIR, else ./data)"
-
-
-def build_parser() -> argparse.ArgumentParser:
-    config = env_path("ALERTBRIDGE_CONFIG", None)
-    data_dir = env_path("ALERTBRIDGE_DATA_DIR", Path("data"))
-    parser = argparse.ArgumentParser(prog="alertbridge", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"alertbridge {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    serve = commands.add_parser("serve", help="run the HTTP service")
-    serve.add_argument("--config", type=Path, default=config, help=CONFIG_HELP)
-    serve.add_argument("--host", default="0.0.0.0")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
-    serve.add_argument("--data-dir", type=Path, default=data_dir, help=DATA_DIR_HELP)
-    serve.add_argument("--log-level", default="info")
-    serve.add_argument(
-        "--log-format",
-        choices=LOG_FORMATS,
-        help=f"text (default) or json, one object per line (env: {LOG_FORMAT_ENV})",
-    )
-
-    check = commands.add_parser("check-config", help="validate a config file")
-    check.add_argument("path", type=Path)
-
-    render = commands.add_parser("render", help="print the message(s) a receiver would get")
-    render.add_argument("--config", type=Path, default=config, help=CONFIG_HELP)
-    render.add_argument("--receiver", required=True)
-    render.add_argument("--payload", type=Path, help="Alertmanager or kube-eventer body")
-
-    route = commands.add_parser("route-test", help="print the receivers that get these labels")
-    route.add_argument("--config", type=Path, default=config, help=CONFIG_HELP)
-    route.add_argument("labels", nargs="+", metavar="LABEL=VALUE")
-
-    send = commands.add_parser(
-        "send-test", help="send a sample card to a receiver's bot once and print its answer"
-    )
-    send.add_argument("--config", type=Path, default=config, help=CONFIG_HELP)
-    send.add_argument("--receiver", required=True)
-
-    outbox = commands.add_parser(
-        "outbox", help="list, retry or purge queued and dead messages (also while serving)"
-    )
-    actions = outbox.add_subparsers(dest="action", required=True)
-    for action, text in (
-        ("list", "print pending messages (dead letters with --dead), oldest first"),
-        ("retry", "queue dead letters again, at the end of their receiver's queue"),
-        ("purge", "delete pending messages (dead letters with --dead)"),
-    ):
-        sub = actions.add_parser(action, help=text)
-        sub.add_argument("--data-dir", type=Path, default=data_dir, help=DATA_DIR_HELP)
-        sub.add_argument(
-            "--config",
-            type=Path,
-            default=config,
-            help="the service's config: its outbox.url (or env ALERTBRIDGE_OUTBOX_URL) names a"
-            " PostgreSQL outbox to work on instead of --data-dir's file; its secrets are masked"
-            " in what is printed",
-        )
-        sub.add_argument("--receiver", help="only this receiver's messages")
-        sub.add_argument("--id", dest="ids", action="append", default=[], help="only this one")
-        implied = " (implied: retry re-queues dead letters)" if action == "retry" else ""
-        sub.add_argument("--dead", action="store_true", help="dead letters, not pending" + implied)
-    moving = actions.add_parser(
-        "migrate",
-        help="copy an outbox (queued and dead messages, dedup memory) between a SQLite file and"
-        " a PostgreSQL database, either way; same ids, idempotent",
-    )
-    moving.add_argument("--from", dest="source", required=True, help="outbox.db path or URL")
-    moving.add_argument("--to", dest="target", required=True, help="postgresql:// URL or path")
-    return parser
 
 
 def obtain_config(path: Path | None) -> tuple[Config, str]:
@@ -328,6 +247,13 @@ def route_test(args: argparse.Namespace) -> int:
     return 0
 
 
+def config_schema(args: argparse.Namespace) -> int:
+    from app.cli.reference import config_schema as schema
+
+    print(json.dumps(schema(), indent=2, ensure_ascii=False))
+    return 0
+
+
 def outbox(args: argparse.Namespace) -> int:
     from app.cli.outbox import outbox_command
 
@@ -341,6 +267,7 @@ COMMANDS = {
     "route-test": route_test,
     "send-test": send_test,
     "outbox": outbox,
+    "config-schema": config_schema,
 }
 
 
@@ -352,6 +279,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"alertbridge: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`alertbridge render | head -1`): not an error of ours. Point
+        # stdout at /dev/null so the interpreter's final flush does not fail a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except InvalidPayload as exc:
         print(f"alertbridge: invalid payload: {exc.message}", file=sys.stderr)
         return 2

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from app.cli.main import build_parser
+from app.cli.parser import build_parser
 from tests.deploy.rendered import alertbridge_config, container, pod_spec, serves
 from tests.deploy.support import REPO_ROOT, find
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from app.cli.main import build_parser
+from app.cli.parser import build_parser
 from tests.deploy.support import DEPLOY, REPO_ROOT, env_file, missing, run
 from tests.support.launcher import LOOPBACK, Processes
 
