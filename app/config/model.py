@@ -14,6 +14,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -35,6 +36,20 @@ DEFAULT_KEY_LABELS = ("cluster", "namespace", "pod", "node", "instance", "servic
 # kube-prometheus plumbing: which Prometheus, scrape job and endpoint say nothing to on-call.
 DEFAULT_HIDE_LABELS = ("prometheus", "endpoint", "job", "uid", "container", "metrics_path")
 DEFAULT_LINK_ANNOTATIONS = ("runbook_url", "dashboard_url", "grafana_url", "logs_url", "panel_url")
+# Bound at start-up: the routes' prefix (create_app), the outbox's limits and memory
+# (open_outbox), the HTTP client's timeout and uvicorn's shutdown wait. A version that changes
+# one is rejected whole rather than half applied: then what runs is always one file as written,
+# and the digest in /status describes it.
+RESTART_KEYS = (
+    "server.path_prefix",
+    "server.max_backlog",
+    "server.fsync_before_answer",
+    "server.send_timeout_seconds",
+    "dedup.window",
+    "dedup.events_window",
+    "delivery.shutdown_grace",
+    "outbox.url",
+)
 
 
 class ConfigError(Exception):
@@ -57,7 +72,15 @@ def parse_duration(value: Any) -> Any:
 
 
 # Seconds, written in the config as "10m", "24h", "500ms" or a number of seconds.
-Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+DURATION_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "exclusiveMinimum": 0},
+        {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d))+$"},
+    ]
+}
+Duration = Annotated[
+    float, BeforeValidator(parse_duration), Field(gt=0), WithJsonSchema(DURATION_SCHEMA)
+]
 
 
 # open_id / user_id (Feishu), userid (DingTalk, WeCom): nothing that could close a tag or quote.
@@ -67,13 +90,15 @@ MOBILE = re.compile(r"\+?[0-9][0-9\-]{4,19}")
 
 
 class Mentions(Strict):
-    all: bool = False
+    """Who a receiver's cards mention (never from a label unless from_labels says so)."""
+
+    all: bool = False  # @everyone (only from config, never a label)
     users: list[str] = Field(default_factory=list)  # platform user ids (open_id, userid)
     mobiles: list[str] = Field(default_factory=list)  # DingTalk / WeCom phone numbers
     # Alert labels or annotations whose comma-separated value names more users to mention:
     # opt-in (e.g. ["mention_users"]), since whoever writes alert rules then decides who is paged.
     from_labels: list[str] = Field(default_factory=list)
-    from_labels_mobiles: list[str] = Field(default_factory=list)
+    from_labels_mobiles: list[str] = Field(default_factory=list)  # the same, naming phone numbers
     on_resolved: bool = False  # resolved cards are good news: they ping nobody by default
     # Alerts below this severity ping nobody ("" pings for all); kube-eventer Warnings count as
     # warning, Normal events as info.
@@ -100,10 +125,13 @@ def check_ids(values: list[str], pattern: re.Pattern[str], what: str) -> list[st
 
 
 class Receiver(Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    """One group bot: where its cards go and who they mention."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")  # used in routes, URLs, metrics
+    # feishu | dingtalk | wecom | console
     platform: str = Field(json_schema_extra={"enum": list(PLATFORMS)})
-    webhook_url: str = ""
-    secret: str | None = None
+    webhook_url: str = ""  # the bot's webhook; a secret
+    secret: str | None = None  # signing secret (Feishu, DingTalk); a secret
     mentions: Mentions = Field(default_factory=Mentions)
     keyword: str | None = None  # put into every card for bots in keyword-security mode
     language: Language | None = None  # the cards' fixed strings; default: server.language
@@ -153,13 +181,17 @@ class KubeEventer(Strict):
 
 
 class Route(Strict):
-    matchers: list[str] = Field(default_factory=list)
-    receivers: list[str]
-    continue_: bool = Field(default=False, alias="continue")
+    """Alerts matching every matcher go to these receivers; first match wins."""
+
+    matchers: list[str] = Field(default_factory=list)  # Alertmanager matchers, e.g. 'team = db'
+    receivers: list[str]  # receiver names
+    continue_: bool = Field(default=False, alias="continue")  # true: later routes match too
 
 
 class Filter(Strict):
-    matchers: list[str]
+    """Alerts or events matching every matcher are dropped before routing."""
+
+    matchers: list[str]  # Alertmanager matchers, all must match
 
 
 class BasicAuth(Strict):
@@ -170,15 +202,17 @@ class BasicAuth(Strict):
 class InboundAuth(Strict):
     """What Alertmanager's http_config can send: `authorization` (Bearer) or `basic_auth`."""
 
-    bearer_token: str | None = None
-    basic: BasicAuth | None = None
+    bearer_token: str | None = None  # Authorization: Bearer (or ?token= on /kube-eventer)
+    basic: BasicAuth | None = None  # basic auth: username and password
 
 
 class Server(Strict):
+    """The HTTP service, the cards' links and time zone, the outbox's bounds."""
+
     path_prefix: str = ""  # e.g. "/1bdc0637": a secret prefix, as the seed's URLs had
-    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, gt=0)
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, gt=0)  # larger bodies get 413
     auth: InboundAuth = Field(default_factory=InboundAuth)
-    timezone: str = "Asia/Shanghai"
+    timezone: str = "Asia/Shanghai"  # times on cards
     cards_dir: Path | None = None  # user templates that override the built-in cards/
     # The base of every Alertmanager link on cards (alerts, silence form); overrides the
     # payload's externalURL, which is often an in-cluster host. "" uses externalURL.
@@ -192,13 +226,14 @@ class Server(Strict):
     # true: also wait for an fsync (grouped over concurrent requests): a 2xx survives a power
     # cut, but every answer waits on the disk's fsync tail (README, "The outbox").
     fsync_before_answer: bool = False
-    send_timeout_seconds: float = Field(default=10.0, gt=0)
+    send_timeout_seconds: float = Field(default=10.0, gt=0)  # one HTTP request to a bot
+    # A request's head, and its body, must arrive within this; else 408.
     read_timeout_seconds: float = Field(default=DEFAULT_READ_TIMEOUT_SECONDS, gt=0)
     # Signed silence links on the cards (app/rendering/silence.py) need both: the address
     # phones reach alertbridge at (an ingress or VPN name), and the key that signs the links.
     public_url: str = ""
-    link_secret: str | None = None
-    silence_link_lifetime: Duration = 7 * 86400.0
+    link_secret: str | None = None  # signs silence links (HMAC-SHA256); never shown
+    silence_link_lifetime: Duration = 7 * 86400.0  # a link is refused after this
     # Where silences are created (POST /api/v2/silences); default: alertmanager_url.
     alertmanager_api_url: str = ""
 
@@ -248,6 +283,8 @@ class Limits(Strict):
 
 
 class Delivery(Strict):
+    """How long a message is retried, and how a shutdown ends its sends."""
+
     max_age: Duration = 24 * 3600.0  # a message still failing after this becomes a dead letter
     shutdown_grace: Duration = 10.0  # on SIGTERM, sends in flight may finish within this
 
@@ -255,11 +292,13 @@ class Delivery(Strict):
 class Storm(Strict):
     """Coalesce a receiver's backlog into digests when its bot's rate limit cannot drain it."""
 
-    enabled: bool = True
-    max_delay: Duration = 60.0
+    enabled: bool = True  # false: never coalesce
+    max_delay: Duration = 60.0  # a digest waits at most this for more
 
 
 class Dedup(Strict):
+    """Repeats dropped at the door (Alertmanager HA peers, kube-eventer repeats)."""
+
     window: Duration = 300.0  # Alertmanager HA duplicates of one notification within this
     events_window: Duration = 300.0  # one kube-eventer card per event and receiver within this
 
@@ -267,9 +306,9 @@ class Dedup(Strict):
 class Heartbeat(Strict):
     """Watchdog as the pipeline's heartbeat: a card to `receiver` when it stops arriving."""
 
-    receiver: str
-    alertname: str = "Watchdog"
-    timeout: Duration = 600.0
+    receiver: str  # who gets the pipeline-broken card
+    alertname: str = "Watchdog"  # the alert that must keep arriving
+    timeout: Duration = 600.0  # silence longer than this: the card goes out
 
 
 class Console(Strict):
@@ -285,7 +324,7 @@ class Outbox(Strict):
     postgresql:// URL (or env ALERTBRIDGE_OUTBOX_URL, which wins) = several replicas on one
     PostgreSQL (app/outbox/postgres.py; needs the `postgres` extra)."""
 
-    url: str = ""
+    url: str = ""  # postgresql://...; "": SQLite
 
     @field_validator("url")
     @classmethod
@@ -320,7 +359,7 @@ class Config(Strict):
     heartbeat: Heartbeat | None = None
     receivers: list[Receiver] = Field(min_length=1)
     routes: list[Route] = Field(default_factory=list)
-    default_receiver: str | None = None
+    default_receiver: str | None = None  # takes what no route matched
     filters: list[Filter] = Field(default_factory=lambda: [Filter(**f) for f in DEFAULT_FILTERS])
 
     @model_validator(mode="after")

@@ -20,7 +20,7 @@ from fastapi import FastAPI
 
 from app.bridge import Bridge
 from app.config.files import Loaded, current_fingerprint
-from app.config.model import Config, ConfigError
+from app.config.model import RESTART_KEYS, Config, ConfigError
 from app.ops.metrics import Metrics
 from app.ops.sighup import hold_sighup, take_sighup
 from app.rendering.checks import load_checked
@@ -30,20 +30,6 @@ log = logging.getLogger("alertbridge.reload")
 # A Kubernetes ConfigMap volume shows an update a minute or so after it is made; polling more
 # often than this gains nothing and reads the files for nothing.
 POLL_SECONDS = 2.0
-# Bound at start-up: the routes' prefix (create_app), the outbox's limits and memory
-# (open_outbox), the HTTP client's timeout and uvicorn's shutdown wait. A version that changes
-# one is rejected whole rather than half applied: then what runs is always one file as written,
-# and the digest in /status describes it.
-RESTART_KEYS = (
-    "server.path_prefix",
-    "server.max_backlog",
-    "server.fsync_before_answer",
-    "server.send_timeout_seconds",
-    "dedup.window",
-    "dedup.events_window",
-    "delivery.shutdown_grace",
-    "outbox.url",
-)
 
 Trigger = Literal["SIGHUP", "files changed"]
 Result = Literal["success", "failure"]
