@@ -187,6 +187,26 @@ def target_lines(checks: list[dict[str, Any]]) -> list[str]:
     return table("TARGETS (issue 5)", ["target", "measured", ""], rows)
 
 
+def postgres_lines(results: dict[str, Any]) -> list[str]:
+    """The PostgreSQL backend beside SQLite: same payload, same plan, same floor."""
+    pg = results.get("postgres")
+    if not pg:
+        return []
+    if "skipped" in pg:
+        return [f"PostgreSQL outbox: skipped ({pg['skipped']})", ""]
+    sweep = pg["ingest"][HEADLINE_PAYLOAD]
+    run = by_key(sweep.get("open", []), "rate").get(TARGET_P99_RATE, {})
+    p99 = run.get("latency_ms", {}).get("p99")
+    ack = f"{fmt(p99)} ms" if p99 is not None and not run.get("saturated") else "saturated"
+    return [
+        f"PostgreSQL outbox (fsync on): {HEADLINE_PAYLOAD} peak {fmt(sweep['peak_rps'])}/s,"
+        f" ratio vs floor {fmt(pg.get('ingest_ratio_vs_floor'), 4)}, ack p99 at"
+        f" {TARGET_P99_RATE:.0f}/s {ack}; lease takeover after SIGKILL of the holder"
+        f" {fmt(pg['takeover']['takeover_s'])} s",
+        "",
+    ]
+
+
 def render_report(results: dict[str, Any]) -> str:
     env = results["environment"]
     lines = [
@@ -201,6 +221,7 @@ def render_report(results: dict[str, Any]) -> str:
     ]
     lines += ingest_tables(results)
     lines += render_table(results)
+    lines += postgres_lines(results)
     lines += delivery_lines(results)
     lines += resource_lines(results)
     lines += target_lines(results["targets"])

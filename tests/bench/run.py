@@ -9,6 +9,8 @@ Phases (every process on 127.0.0.1; every loop bounded in count and time):
   `alertmanager serve` (three receivers, one per platform, fake bots with their limits lifted)
   and to the floor (tests/bench/floor.py), closed loop at several concurrency levels and open loop
   at fixed rates, from a load generator process of its own (tests/bench/loadgen.py);
+- postgres: the 20-alert sweep on a PostgreSQL outbox, and a lease takeover
+  (tests/bench/postgres.py);
 - resources: RSS at idle and after 10,000 notifications;
 - delivery: messages per second delivered with alertbridge's own rate limiter lifted
   (tests/bench/delivery.py), and issue 3's storm, by tests/bench/storm.py.
@@ -39,7 +41,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `tests` and `app` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.bench import delivery, report
+from tests.bench import delivery, postgres, report
 from tests.bench.ingest import Plan, Sequence, drive, spec_for, sweep
 from tests.bench.payloads import (
     Payload,
@@ -257,6 +259,12 @@ def run(mode: Mode, with_storm: bool) -> dict[str, Any]:
             log("ready")
             results["ready"] = ready_times(tmp, config, mode.starts)
             results["ingest"] = ingest(tmp, config, payloads, mode.plan)
+            headline_payloads = [p for p in payloads if p.name == report.HEADLINE_PAYLOAD]
+            if headline_payloads:
+                log("postgres: the same ingest, and a takeover")
+                results["postgres"] = postgres.postgres_figures(
+                    tmp, config, headline_payloads[0], mode.plan
+                )
             log(f"resources: {mode.resource_notifications} notifications")
             results["resources"] = resources(tmp, config, mode.resource_notifications)
         log("delivery capacity")
@@ -272,6 +280,11 @@ def run(mode: Mode, with_storm: bool) -> dict[str, Any]:
         results["ingest_ratio_vs_floor"] = ratio(
             headline["alertbridge"]["peak_rps"], headline["floor"]["peak_rps"]
         )
+        pg_ingest = results.get("postgres", {}).get("ingest", {}).get(report.HEADLINE_PAYLOAD)
+        if pg_ingest:
+            results["postgres"]["ingest_ratio_vs_floor"] = ratio(
+                pg_ingest["peak_rps"], headline["floor"]["peak_rps"]
+            )
     results["targets"] = report.targets(results)
     results["environment"]["load_average_end"] = os.getloadavg()[0]
     results["duration_s"] = time.monotonic() - started

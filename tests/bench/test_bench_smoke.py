@@ -4,6 +4,8 @@ figures themselves are the benchmark's business, not this test's."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,8 @@ from tests.bench.services import (
     serving_floor,
     three_receivers_config,
 )
+from tests.support.paths import ROOT
+from tests.support.postgres import missing
 
 TINY = Plan(
     concurrency=(2,),
@@ -63,3 +67,33 @@ def test_render_counts_messages_per_platform_and_the_table_lines_up() -> None:
     assert all(r["renders"] > 0 and r["parts"] == 1 for r in results)
     lines = table("T", ["a", "b"], [["x", "1"], ["yy", "22"]])
     assert lines == ["T", "a    b", "--  --", "x    1", "yy  22", ""]
+
+
+def test_postgres_figures_measure_ingest_and_a_takeover(tmp_path: Path) -> None:
+    from tests.bench.postgres import postgres_figures, unavailable
+
+    reason = unavailable()
+    if reason:
+        missing(reason)
+    payload = alertmanager_payload(20)
+    with fake_bots() as (_, url):
+        config = three_receivers_config(tmp_path / "alertbridge.yml", url)
+        figures = postgres_figures(tmp_path, config, payload, TINY)
+    sweep_result = figures["ingest"][payload.name]
+    assert sweep_result["closed"][0]["statuses"] == {"200": sweep_result["closed"][0]["ok"]}
+    assert sweep_result["peak_rps"] > 0
+    # The lease's TTL is 15 s: a takeover sooner would mean two holders at once, much later a
+    # replica that never noticed its peer died.
+    assert 5.0 < figures["takeover"]["takeover_s"] < 45.0
+
+
+def test_the_benchmark_imports_nothing_of_pytest() -> None:
+    """`pip install -e '.[bench]'` has no pytest: every module run.py loads must do without."""
+    code = (
+        "import sys; sys.modules['pytest'] = None; "
+        "import tests.bench.run, tests.bench.postgres, tests.bench.storm"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr

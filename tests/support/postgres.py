@@ -31,8 +31,6 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 
-import pytest
-
 from tests.support.launcher import free_port
 
 LOOPBACK = "127.0.0.1"
@@ -67,6 +65,8 @@ def in_ci() -> bool:
 
 def missing(reason: str) -> None:
     """Skip the test for a missing PostgreSQL, except under CI=true, where it fails."""
+    import pytest  # here, not at the top: the benchmark (no pytest installed) starts servers too
+
     if in_ci():
         pytest.fail(f"{reason}; under CI=true PostgreSQL is required", pytrace=False)
     pytest.skip(reason)
