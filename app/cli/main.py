@@ -167,7 +167,7 @@ def check_config(args: argparse.Namespace) -> int:
 
 def render(args: argparse.Namespace) -> int:
     from app.rendering.samples import sample_alert_notification, sample_event_notification
-    from app.sources.alertmanager import parse_alertmanager
+    from app.sources.grafana import parse_alertmanager_or_grafana
     from app.sources.kube_eventer import parse_kube_eventer, with_static_labels
 
     config, _ = obtain_config(args.config)
@@ -176,8 +176,10 @@ def render(args: argparse.Namespace) -> int:
         notifications = [sample_alert_notification(), sample_event_notification()]
     else:
         body = args.payload.read_bytes()
+        # An alert group (Alertmanager's or Grafana's, told apart as /alertmanager does), else
+        # a kube-eventer event.
         is_alertmanager = b'"alerts"' in body
-        parse = parse_alertmanager if is_alertmanager else parse_kube_eventer
+        parse = parse_alertmanager_or_grafana if is_alertmanager else parse_kube_eventer
         notifications = [parse(body)]
         if not is_alertmanager:
             notifications = [with_static_labels(notifications[0], config.kube_eventer.labels)]

@@ -102,6 +102,18 @@ def test_render_with_a_payload_file(config_file: Path, capsys: pytest.CaptureFix
     assert '"msgtype": "markdown"' in capsys.readouterr().out
 
 
+def test_render_reads_a_grafana_body_as_the_alertmanager_route_does(
+    config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    payload = ROOT / "tests" / "fixtures" / "grafana" / "firing.json"
+    command = ["render", "--config", str(config_file), "--receiver", "ops", "--payload"]
+    assert main([*command, str(payload)]) == 0
+    text = json.loads(capsys.readouterr().out)["markdown"]["text"]
+    body = json.loads(payload.read_bytes())
+    assert body["alerts"][0]["labels"]["alertname"] in text
+    assert body["alerts"][0]["silenceURL"].split("?")[0] in text  # Grafana's own links kept
+
+
 def test_render_reports_an_invalid_payload(
     config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
