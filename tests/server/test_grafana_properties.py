@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from app.config.load import parse_config
-from app.server.app import create_app
 from app.sources.alertmanager import AlertmanagerAlert, AlertmanagerPayload
 from app.sources.grafana import EvalMatch, GrafanaAlert, GrafanaPayload, LegacyPayload
 from tests.fakes.chatbots import FakeBots
+from tests.support.app import running_app
 from tests.support.bots import TOKENS, add_bot, webhook_url
 from tests.support.profiles import examples
 from tests.support.strategies import JSON_VALUES, TIMESTAMP
@@ -135,11 +135,8 @@ async def service() -> AsyncIterator[httpx.AsyncClient]:
         },
         environ={},
     )
-    app = create_app(config, transport=httpx.ASGITransport(app=bots.app))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://ab") as client:
-            yield client
+    async with running_app(config, bots) as client:
+        yield client
 
 
 def test_any_grafana_shaped_body_gets_200_or_a_4xx_naming_the_field() -> None:

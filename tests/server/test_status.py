@@ -13,14 +13,15 @@ from fastapi import FastAPI
 from app.bridge import Bridge
 from app.config.load import parse_config
 from app.outbox.sqlite import SqliteOutbox
-from app.server.app import create_app
 from app.server.status import FAILING_AFTER_ATTEMPTS
 from tests.fakes.chatbots import FakeBots
+from tests.support.app import service_app
 from tests.support.bots import SECRETS, TOKENS, add_bot, webhook_url
+from tests.support.cards import CHAT_PLATFORMS
 from tests.support.paths import FIXTURES
 
 FIRING = (FIXTURES / "alertmanager" / "firing.json").read_bytes()
-PLATFORMS = ("feishu", "dingtalk", "wecom")
+PLATFORMS = CHAT_PLATFORMS
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ async def app() -> AsyncIterator[FastAPI]:
         },
         environ={},
     )
-    service = create_app(config, transport=httpx.ASGITransport(app=bots.app))
+    service = service_app(config, bots)
     async with service.router.lifespan_context(service):
         yield service
 
