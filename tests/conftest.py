@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from app.outbox.sqlite import SqliteOutbox
 from tests.support.postgres import PostgresServer, running_postgres
 from tests.support.profiles import load_from_environment
 
@@ -27,3 +30,22 @@ def postgres_server() -> Iterator[PostgresServer]:
     PostgreSQL installed, fails under CI=true. Tests keep apart with a schema each."""
     with running_postgres() as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def close_the_outboxes_a_test_left_open(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Closes, at the end of each test, every SQLite outbox it opened and left open (the
+    in-memory ones of test harnesses, mostly). Python 3.13 warns about a connection that is
+    garbage-collected unclosed, and `filterwarnings = error` then fails whichever later test
+    the collector happens to run in."""
+    opened: list[SqliteOutbox] = []
+    init = SqliteOutbox.__init__
+
+    def recording_init(self: SqliteOutbox, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        opened.append(self)
+
+    monkeypatch.setattr(SqliteOutbox, "__init__", recording_init)
+    yield
+    for outbox in opened:
+        asyncio.run(outbox.close())  # closing twice is harmless: the test may have closed it
