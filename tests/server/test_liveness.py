@@ -27,7 +27,7 @@ from tests.fakes.server import serve_in_thread
 from tests.support.app import running_app
 from tests.support.bots import fake_bots
 from tests.support.builders import bot_receiver, service_config
-from tests.support.cards import user_cards
+from tests.support.cards import CHAT_PLATFORMS, user_cards
 
 # An in-process /status takes milliseconds; these bounds are generous, and each is well under
 # what the scenario would cost /status if it blocked the event loop (the send timeout, the card).
@@ -58,7 +58,7 @@ def alert(number: int) -> bytes:
     ).encode()
 
 
-TOKENS = {"feishu": "liveness-feishu", "dingtalk": "liveness-dingtalk", "wecom": "liveness-wecom"}
+TOKENS = {platform: f"liveness-{platform}" for platform in CHAT_PLATFORMS}
 BROKEN_CARDS = {
     "feishu/alert.json.j2": "{% if %}",
     "dingtalk/alert.json.j2": "{{ no_such_function() }}",
