@@ -20,7 +20,7 @@ from app.rendering.samples import sample_alert_notification, sample_event_notifi
 from app.server.console import guarded, page, ui_root
 from app.server.consoleauth import Denied, Viewer, form, require_action
 from app.sources import InvalidPayload
-from app.sources.alertmanager import parse_alertmanager
+from app.sources.grafana import parse_alertmanager_or_grafana
 from app.text import safe_url
 
 SAMPLES = {"alert": "Two firing kube-prometheus alerts", "event": "A kube-eventer BackOff event"}
@@ -88,7 +88,9 @@ def chosen_notification(fields: dict[str, str], bridge: Bridge) -> Notification:
     if source == "event":
         return sample_event_notification()
     if source == "payload":
-        return parse_alertmanager(fields.get("payload", "").encode(), bridge.config.limits)
+        # Alertmanager's or Grafana's, told apart as the /alertmanager route does
+        body = fields.get("payload", "").encode()
+        return parse_alertmanager_or_grafana(body, bridge.config.limits)
     return sample_alert_notification()
 
 

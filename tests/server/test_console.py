@@ -20,6 +20,7 @@ from app.rendering.silence import SilenceRequest, sign_token
 from tests.support.app import BASE_URL, service_app
 from tests.support.bots import SECRETS, TOKENS, fake_bots
 from tests.support.builders import bot_receivers, service_config
+from tests.support.paths import FIXTURES
 from tests.support.queues import entry
 
 PREFIX = "/s3cr3t-prefix"
@@ -148,6 +149,18 @@ async def test_preview_reports_an_invalid_payload() -> None:
         form = {"csrf": token, "receiver": "feishu-ops", "source": "payload", "payload": "{"}
         page = await client.post("/ui/preview", headers=AUTH, data=form)
         assert "not a valid Alertmanager webhook body" in page.text
+
+
+async def test_preview_takes_a_pasted_grafana_body() -> None:
+    raw = (FIXTURES / "grafana" / "firing.json").read_text()
+    async with console() as client:
+        token = csrf_of((await client.get("/ui/preview", headers=AUTH)).text)
+        form = {"csrf": token, "receiver": "feishu-ops", "source": "payload", "payload": raw}
+        page = await client.post("/ui/preview", headers=AUTH, data=form)
+        assert page.status_code == 200
+        assert "not a valid" not in page.text
+        # The evaluated value as the card prints it: not in the pasted JSON the form echoes.
+        assert "B=44.2394, C=1" in page.text
 
 
 async def test_send_test_shows_the_platforms_answer() -> None:
