@@ -259,9 +259,11 @@ def console_router() -> APIRouter:
     router.add_api_route("/ui/receivers/{name}", guarded(receiver_page), methods=["GET"])
     router.add_api_route("/ui/receivers/{name}/{action}", guarded(act), methods=["POST"])
 
-    @router.get("/ui")
-    async def to_overview() -> Response:
+    async def to_overview(request: Request, who: Viewer) -> Response:
         return RedirectResponse("ui/", status_code=307)
+
+    # Guarded too: even the redirect asks a stranger for credentials first.
+    router.add_api_route("/ui", guarded(to_overview), methods=["GET"])
 
     return router
 

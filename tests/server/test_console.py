@@ -74,11 +74,13 @@ def assert_no_secret(html: str) -> None:
 
 async def test_with_credentials_every_page_asks_for_them() -> None:
     async with console() as client:
-        for path in ("/ui/", "/ui/receivers/feishu-ops", "/ui/preview", "/ui/send-test"):
+        pages = ("/ui", "/ui/", "/ui/receivers/feishu-ops", "/ui/preview", "/ui/send-test")
+        for path in pages:
             for headers in ({}, basic("ops", "wrong-password")):
                 answer = await client.get(path, headers=headers)
                 assert answer.status_code == 401, path
                 assert answer.headers["www-authenticate"].startswith("Basic realm=")
+        assert (await client.get("/ui", headers=AUTH)).headers["location"] == "ui/"
         page = await client.get("/ui/", headers=AUTH)
         assert page.status_code == 200
         assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
