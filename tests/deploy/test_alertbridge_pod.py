@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -119,6 +120,23 @@ def test_network_policy_admits_caller_on_the_http_port(example: Docs, caller: st
 
     assert rules, f"no ingress rule admits {caller}"
     assert all(port["port"] in ports for rule in rules for port in rule["ports"])
+
+
+def test_alertbridge_may_create_silences_at_the_alertmanager_api_it_is_given(
+    example: Docs,
+) -> None:
+    url = urlsplit(alertbridge_config(example).server.silence_api_url)
+    name, namespace, *_ = (url.hostname or "").split(".")
+    service = find(example, "Service", name, namespace)  # the operator runs its pods
+    assert url.port in [p["port"] for p in service["spec"]["ports"]]
+    policy = find(example, "NetworkPolicy", "alertmanager-main", "monitoring")
+    labels = statefulset(example)["spec"]["template"]["metadata"]["labels"]
+    rules = [
+        rule
+        for rule in policy["spec"]["ingress"]
+        if any(admits(peer, "monitoring", "monitoring", labels) for peer in rule["from"])
+    ]
+    assert any(port["port"] == url.port for rule in rules for port in rule["ports"])
 
 
 def test_grafana_provisions_the_dashboard(example: Docs) -> None:
