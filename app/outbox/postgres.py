@@ -28,7 +28,7 @@ from app.outbox.pg_admin import delete_rows, list_rows, requeue_dead
 from app.outbox.pg_enqueue import folded, insert, remember
 from app.outbox.pg_lease import PgLease
 from app.outbox.pg_schema import MESSAGE_COLUMNS, configure, describe, migrate, pg_item
-from app.outbox.schema import Row
+from app.outbox.schema import Blobs, Row
 
 # Replicas see each other's enqueues within this (their own at once, through a wakeup).
 POLL_SECONDS = 0.5
@@ -185,7 +185,7 @@ class PostgresOutbox:
         unless_seen_since: float | None = None,
         fold: FoldPolicy | None = None,
     ) -> list[str] | None:
-        encoded: dict[int, str] = {}
+        blobs = Blobs()  # a notification routed to several receivers is encoded once
         now = self.clock()
         try:
             async with self.transaction() as conn:
@@ -193,7 +193,7 @@ class PostgresOutbox:
                     return None
                 ids: list[str] = []
                 for receiver, entries in batch.items():
-                    rows = [Row.of(await folded(conn, receiver, e, fold), encoded) for e in entries]
+                    rows = [Row.of(await folded(conn, receiver, e, fold), blobs) for e in entries]
                     ids += await insert(conn, receiver, rows, now, self.max_backlog)
                 await self._prune(conn, now)
         except DB_ERRORS as exc:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from app.models import Message, notification_from_json, notification_to_json
+from app.models import Message, Notification, notification_from_json, notification_to_json
 from app.outbox.contract import Entry, OutboxItem, State
 
 T = TypeVar("T")
@@ -180,6 +180,31 @@ def chunks(ids: Sequence[str]) -> Iterator[tuple[str, Sequence[str]]]:
         yield ",".join("?" * len(part)), part
 
 
+class Blobs:
+    """Each notification of one request encoded and compressed once, however many receivers
+    queue it (the router hands receivers with the same alerts one Notification).
+
+    Keyed by id(), so each notification is held here as long as its blob: a kube-eventer fold
+    builds a new notification per receiver, and one freed before the next receiver's was made
+    could hand its id() on, and its blob with it (the repeat count of another receiver's event).
+    """
+
+    def __init__(self) -> None:
+        self.made: dict[int, tuple[Notification, bytes]] = {}
+
+    def of(self, notification: Notification) -> bytes:
+        known = self.made.get(id(notification))
+        if known is not None and known[0] is notification:
+            return known[1]
+        # Compressed: a 20-alert notification is ~19 KB of JSON and ~1.2 KB after zlib level 1
+        # (25 µs). Every receiver's row holds its own copy, and the bytes are paid for three
+        # times (WAL, checkpoint, delete); in the ingest profile the commits and the deletes of
+        # the acks cost more than compressing.
+        blob = zlib.compress(notification_to_json(notification), 1)
+        self.made[id(notification)] = (notification, blob)
+        return blob
+
+
 @dataclass(frozen=True, slots=True)
 class Row:
     """An Entry as the messages table stores it, with its new id."""
@@ -192,21 +217,17 @@ class Row:
     hold_until: float
 
     @classmethod
-    def of(cls, entry: Entry, encoded: dict[int, str] | None = None) -> Row:
-        """`encoded`: see notification_to_json."""
+    def of(cls, entry: Entry, blobs: Blobs | None = None) -> Row:
+        """`blobs`: the request's, to compress a notification queued several times once."""
         message = "" if entry.message is None else json.dumps(entry.message, ensure_ascii=False)
-        # Compressed: a 20-alert notification is ~19 KB of JSON and ~1.2 KB after zlib level 1
-        # (25 µs). Every receiver's row holds its own copy, and the bytes are paid for three
-        # times (WAL, checkpoint, delete); in the ingest profile the commits and the deletes of
-        # the acks cost more than compressing.
-        about = zlib.compress(notification_to_json(entry.notification, encoded).encode(), 1)
+        about = (blobs or Blobs()).of(entry.notification)
         new_id = uuid.uuid4().hex
         return cls(new_id, message, about, entry.fold_key, entry.replaces, entry.hold_until)
 
 
-def stored_text(value: str | bytes) -> str:
+def stored_text(value: str | bytes) -> str | bytes:
     """A notification column's JSON: compressed, or plain text in a file of schema version 1."""
-    return value if isinstance(value, str) else zlib.decompress(value).decode()
+    return value if isinstance(value, str) else zlib.decompress(value)
 
 
 def count(db: sqlite3.Connection, receiver: str, state: State) -> int:

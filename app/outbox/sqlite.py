@@ -33,6 +33,7 @@ from app.outbox.contract import (
 from app.outbox.schema import (
     COLUMNS,
     IN_MEMORY,
+    Blobs,
     Row,
     chunks,
     connect,
@@ -125,7 +126,7 @@ class SqliteOutbox:
         unless_seen_since: float | None = None,
         fold: FoldPolicy | None = None,
     ) -> list[str] | None:
-        encoded: dict[int, str] = {}  # alerts routed to several receivers are encoded once
+        blobs = Blobs()  # a notification routed to several receivers is encoded once
         now = self.clock()
 
         def work(db: sqlite3.Connection) -> list[str] | None:
@@ -134,7 +135,7 @@ class SqliteOutbox:
                 if row is not None and row["at"] >= unless_seen_since:
                     return None
             rows = {
-                receiver: [Row.of(self._folded(db, receiver, e, fold), encoded) for e in entries]
+                receiver: [Row.of(self._folded(db, receiver, e, fold), blobs) for e in entries]
                 for receiver, entries in batch.items()
             }
             ids = [self._insert(db, receiver, part, now) for receiver, part in rows.items()]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -113,6 +114,25 @@ async def test_update_in_place_keeps_the_place_under_a_new_id(make: Make) -> Non
     await outbox.enqueue({"a": [entry({"text": "v3"}, fold_key="k")]}, fold=fold)
     assert len(seen) == 1
     assert seen[0] is not None  # the ack remembered when the event went out
+
+
+async def test_each_receiver_stores_its_own_fold_of_one_event(make: Make) -> None:
+    """The fold builds a new notification per receiver, each freed once stored: encoding once
+    per request must not hand one receiver's event (its count) to the next through a reused
+    id()."""
+    outbox = await make()
+
+    def fold(receiver: str, new: Entry, queued: OutboxItem | None, sent: float | None) -> Entry:
+        count = {"a": 3, "b": 7}[receiver]
+        merged = replace(new.notification.alerts[0], count=count)
+        return replace(new, notification=new.notification.with_alerts([merged]))
+
+    for _ in range(20):
+        batch = {name: [entry({"text": name}, fold_key="ev")] for name in ("a", "b")}
+        await outbox.enqueue(batch, fold=fold)
+    for name, count in (("a", 3), ("b", 7)):
+        stored = {i.notification.alerts[0].count for i in await listed(outbox, name)}
+        assert stored == {count}
 
 
 async def test_the_fold_policy_sees_the_queued_message_and_replaces_it(make: Make) -> None:

@@ -155,7 +155,7 @@ async def test_a_file_of_the_previous_schema_keeps_its_queue_order(tmp_path: Pat
         PRAGMA user_version=1;
         """
     )
-    about = notification_to_json(notification())
+    about = notification_to_json(notification()).decode()  # version 1 stored text
     for text in ("old 1", "old 2"):
         old.execute(
             "INSERT INTO messages (id, receiver, message, notification, created_at)"
