@@ -105,6 +105,43 @@ def unique_mentions(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(values))[:MAX_MENTIONS]
 
 
+def alert_name(alert: Alert) -> str:
+    """The alertname, or a kube-eventer event's reason."""
+    return alert.labels.get("alertname") or alert.labels.get("reason") or "(no name)"
+
+
+def alert_severity(alert: Alert) -> str:
+    return alert.labels.get("severity", "").lower() or "none"
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What a storm digest counts of one notification, without its text: the outbox keeps it
+    beside each queued message, so that a digest of thousands of messages reads a few bytes of
+    each instead of decoding every alert (app/rendering/tally.py)."""
+
+    kind: Kind
+    truncated_alerts: int
+    counts: list[tuple[Status, str, str, int]]  # (status, severity, name, alerts), first seen first
+
+    @classmethod
+    def of(cls, notification: Notification) -> Summary:
+        counts: dict[tuple[Status, str, str], int] = {}
+        for alert in notification.alerts:
+            key = (alert.status, alert_severity(alert), alert_name(alert))
+            counts[key] = counts.get(key, 0) + 1
+        rows = [(status, severity, name, n) for (status, severity, name), n in counts.items()]
+        return cls(notification.kind, notification.truncated_alerts, rows)
+
+    def to_json(self) -> str:
+        return orjson.dumps([self.kind, self.truncated_alerts, self.counts]).decode()
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Summary:
+        kind, truncated, counts = orjson.loads(text)
+        return cls(kind, truncated, [tuple(row) for row in counts])
+
+
 def notification_to_json(notification: Notification) -> bytes:
     """The notification as JSON, as the outbox stores it beside each message (for digests).
 

@@ -28,6 +28,7 @@ from app.outbox.contract import (
     OutboxFull,
     OutboxItem,
     OutboxWriteError,
+    Queued,
     State,
 )
 from app.outbox.schema import (
@@ -38,12 +39,14 @@ from app.outbox.schema import (
     chunks,
     connect,
     count,
+    queued,
     to_item,
     transact,
 )
 from app.outbox.wal import WalKeeper
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 # An idle worker looks again this often: messages the CLI re-queued appear without a wakeup.
 POLL_SECONDS = 1.0
@@ -184,16 +187,23 @@ class SqliteOutbox:
             # one only, and the updated message still goes out.
             updated = bool(row.replaces) and (
                 db.execute(
-                    "UPDATE messages SET id = ?, message = ?, notification = ?, hold_until = ?"
-                    " WHERE id = ? AND state = 'pending'",
-                    (row.id, row.message, row.notification, row.hold_until, row.replaces),
+                    "UPDATE messages SET id = ?, message = ?, notification = ?, hold_until = ?,"
+                    " summary = ? WHERE id = ? AND state = 'pending'",
+                    (
+                        row.id,
+                        row.message,
+                        row.notification,
+                        row.hold_until,
+                        row.summary,
+                        row.replaces,
+                    ),
                 ).rowcount
                 > 0
             )
             if not updated:
                 db.execute(
                     "INSERT INTO messages (id, receiver, message, notification, created_at,"
-                    " hold_until, fold_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    " hold_until, fold_key, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         row.id,
                         receiver,
@@ -202,6 +212,7 @@ class SqliteOutbox:
                         now,
                         row.hold_until,
                         row.fold_key,
+                        row.summary,
                     ),
                 )
         return [row.id for row in rows]
@@ -254,13 +265,13 @@ class SqliteOutbox:
             if head is None:
                 return False
             db.execute(
-                "UPDATE messages SET message = ?, notification = ? WHERE seq = ?",
-                (rows[0].message, rows[0].notification, head["seq"]),
+                "UPDATE messages SET message = ?, notification = ?, summary = ? WHERE seq = ?",
+                (rows[0].message, rows[0].notification, rows[0].summary, head["seq"]),
             )
             for number, row in enumerate(rows[1:], 1):
                 db.execute(
-                    "INSERT INTO messages (id, receiver, message, notification, created_at, pos)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO messages (id, receiver, message, notification, created_at, pos,"
+                    " summary) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
                         row.id,
                         item.receiver,
@@ -268,6 +279,7 @@ class SqliteOutbox:
                         row.notification,
                         item.created_at,  # max_age counts from when the notification came
                         head["pos"] + number / len(rows),
+                        row.summary,
                     ),
                 )
             return True
@@ -284,13 +296,25 @@ class SqliteOutbox:
         ).fetchone()
         return None if row is None else to_item(row)
 
-    async def oldest(self, receiver: str, count: int) -> AsyncIterator[OutboxItem]:
+    def oldest(self, receiver: str, count: int) -> AsyncIterator[OutboxItem]:
+        return self._due(receiver, count, COLUMNS, to_item)
+
+    def summaries(self, receiver: str, count: int) -> AsyncIterator[Queued]:
+        # The notification only where there is no summary: rows of schema version 2.
+        columns = (
+            "id, created_at, summary, CASE summary WHEN '' THEN notification END AS notification"
+        )
+        return self._due(receiver, count, columns, queued)
+
+    async def _due(
+        self, receiver: str, count: int, columns: str, convert: Callable[[sqlite3.Row], U]
+    ) -> AsyncIterator[U]:
         # Page by page, each query read to its end: no statement stays open while the caller
         # awaits, so the writes of other requests never meet a half-read cursor.
         after, now = 0, self.clock()
         while count > 0:
             rows = self.db.execute(
-                f"SELECT pos, {COLUMNS} FROM messages WHERE receiver = ? AND state = 'pending'"
+                f"SELECT pos, {columns} FROM messages WHERE receiver = ? AND state = 'pending'"
                 " AND hold_until <= ? AND pos > ? ORDER BY pos LIMIT ?",
                 (receiver, now, after, min(count, FETCH_ROWS)),
             ).fetchall()
@@ -298,7 +322,7 @@ class SqliteOutbox:
                 return
             after, count = rows[-1]["pos"], count - len(rows)
             for row in rows:
-                yield to_item(row)
+                yield convert(row)
 
     async def ack(self, ids: Sequence[str]) -> None:
         now = self.clock()
