@@ -121,7 +121,8 @@ def serve(args: argparse.Namespace) -> int:
         pending_count = asyncio.run(pending(bridge))
     log.info("outbox %s: %d message(s) pending", where, pending_count)
     # access_log=False: uvicorn's access log prints query strings, which may carry credentials;
-    # api.py logs method, path and status instead. log_config=None keeps our redacting handler.
+    # app/server/inbound.py logs method, path and status instead. log_config=None keeps our
+    # redacting handler.
     try:
         grace = math.ceil(config.delivery.shutdown_grace)
         run_server(app, args.host, args.port, grace, config.server.read_timeout_seconds)
