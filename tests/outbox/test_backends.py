@@ -313,3 +313,35 @@ async def test_a_newer_schema_is_refused_with_a_clear_message(
     postgres_server.psql(f"INSERT INTO {schema}.ab_schema_version VALUES ({SCHEMA_VERSION + 1})")
     with pytest.raises(PgSchemaError, match="newer alertbridge"):
         await prepare_database(pg_url)
+
+
+async def test_a_database_of_migration_1_keeps_its_messages_and_summarises_them(
+    pg_url: str,
+) -> None:
+    """Migration 2 adds the summary column; rows queued before it are summarised when read."""
+    import psycopg
+
+    from app.models import Summary
+    from app.outbox.pg_schema import MIGRATIONS
+    from app.outbox.postgres import PostgresOutbox
+    from app.outbox.schema import Blobs
+
+    old = notification(alert("Old", "critical"), alert("Older", "info", "resolved"))
+    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+        await conn.execute(MIGRATIONS[0])
+        await conn.execute("CREATE TABLE ab_schema_version (version int NOT NULL)")
+        await conn.execute("INSERT INTO ab_schema_version VALUES (1)")
+        await conn.execute(
+            "INSERT INTO ab_messages (id, receiver, notification, created_at)"
+            " VALUES ('old', 'a', %s, 1.0)",
+            (Blobs().of(old).blob,),
+        )
+    outbox = PostgresOutbox(pg_url)
+    await outbox.open()
+    try:
+        await outbox.enqueue({"a": [entry({"text": "new"})]})
+        summaries = [(q.id, q.summary) async for q in outbox.summaries("a", 10)]
+        assert summaries[0] == ("old", Summary.of(old))
+        assert summaries[1][1] == Summary.of(notification())
+    finally:
+        await outbox.close()
