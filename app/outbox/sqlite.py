@@ -43,6 +43,7 @@ from app.outbox.schema import (
     to_item,
     transact,
 )
+from app.outbox.sqlite_enqueue import folded, insert
 from app.outbox.wal import WalKeeper
 
 T = TypeVar("T")
@@ -138,10 +139,12 @@ class SqliteOutbox:
                 if row is not None and row["at"] >= unless_seen_since:
                     return None
             rows = {
-                receiver: [Row.of(self._folded(db, receiver, e, fold), blobs) for e in entries]
+                receiver: [Row.of(folded(db, receiver, e, fold), blobs) for e in entries]
                 for receiver, entries in batch.items()
             }
-            ids = [self._insert(db, receiver, part, now) for receiver, part in rows.items()]
+            ids = [
+                insert(db, receiver, part, now, self.max_backlog) for receiver, part in rows.items()
+            ]
             if seen_key:
                 db.execute("INSERT OR REPLACE INTO seen VALUES (?, ?)", (seen_key, now))
             self._prune(db, now)
@@ -156,66 +159,6 @@ class SqliteOutbox:
         for receiver in batch if ids is not None else ():
             self._wakeup(receiver).set()
         return ids
-
-    def _folded(
-        self, db: sqlite3.Connection, receiver: str, entry: Entry, fold: FoldPolicy | None
-    ) -> Entry:
-        """The entry to store: through the fold policy when it names a kube-eventer event."""
-        if fold is None or not entry.fold_key:
-            return entry
-        row = db.execute(
-            # "fold_key != ''" lets SQLite use the partial index messages_fold; without it the
-            # query walks every pending message of the receiver.
-            f"SELECT {COLUMNS} FROM messages WHERE receiver = ? AND fold_key = ?"
-            " AND fold_key != '' AND state = 'pending' ORDER BY pos DESC LIMIT 1",
-            (receiver, entry.fold_key),
-        ).fetchone()
-        sent = db.execute(
-            "SELECT sent_at FROM folds WHERE receiver = ? AND key = ?", (receiver, entry.fold_key)
-        ).fetchone()
-        queued = None if row is None else to_item(row)
-        return fold(receiver, entry, queued, None if sent is None else float(sent["sent_at"]))
-
-    def _insert(
-        self, db: sqlite3.Connection, receiver: str, rows: Sequence[Row], now: float
-    ) -> list[str]:
-        backlog = count(db, receiver, "pending")
-        if backlog + sum(not r.replaces for r in rows) > self.max_backlog:
-            raise OutboxFull(f"backlog of receiver {receiver} is full ({self.max_backlog})")
-        for row in rows:
-            # A new id for an update in place: a send of the old version in flight acks that
-            # one only, and the updated message still goes out.
-            updated = bool(row.replaces) and (
-                db.execute(
-                    "UPDATE messages SET id = ?, message = ?, notification = ?, hold_until = ?,"
-                    " summary = ? WHERE id = ? AND state = 'pending'",
-                    (
-                        row.id,
-                        row.message,
-                        row.notification,
-                        row.hold_until,
-                        row.summary,
-                        row.replaces,
-                    ),
-                ).rowcount
-                > 0
-            )
-            if not updated:
-                db.execute(
-                    "INSERT INTO messages (id, receiver, message, notification, created_at,"
-                    " hold_until, fold_key, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        row.id,
-                        receiver,
-                        row.message,
-                        row.notification,
-                        now,
-                        row.hold_until,
-                        row.fold_key,
-                        row.summary,
-                    ),
-                )
-        return [row.id for row in rows]
 
     def _prune(self, db: sqlite3.Connection, now: float) -> None:
         if now - self.pruned_at < PRUNE_INTERVAL_SECONDS:
