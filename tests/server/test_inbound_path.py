@@ -63,7 +63,11 @@ async def answers(thin: bool, caplog: pytest.LogCaptureFixture) -> list[Answer]:
             caplog.clear()
             response = await client.request(method, PREFIX + path, headers=headers, content=body)
             # "POST /<prefix>/alertmanager 200", less the time taken
-            access = [r.getMessage().rsplit(" ", 1)[0] for r in caplog.records]
+            access = [
+                r.getMessage().rsplit(" ", 1)[0]
+                for r in caplog.records
+                if r.name == "alertbridge.access"
+            ]
             result.append(
                 (response.status_code, response.content, response.headers.items(), access)
             )
