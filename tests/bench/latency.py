@@ -4,9 +4,12 @@ each of three receivers (one per platform), on whichever outbox the config names
 Rate limits are lifted on both sides: the fake bots accept every message, and alertbridge runs as
 tests/bench/unthrottled.py with storm control off, so what is measured is the pipeline (commit,
 wakeup, render, send), not a platform's 20 messages a minute. Notifications are POSTed one at a
-time at a fixed rate well below capacity; each receiver's worker sends in queue order, one card
-per 20-alert notification, so the n-th card a bot receives is the n-th notification's. Both
-timestamps come from this process's wall clock (the fake bots serve on a thread of it).
+time at a fixed rate well below capacity: run.py uses 5/s. At 20/s (60 cards a second),
+PostgreSQL with fsync on, which commits each send to its ledger before and after and then the
+ack, fell behind on the shared 2-core VM (p50 6 s): that measured a queue, not the pipeline.
+Each receiver's worker sends in queue order, one card per 20-alert notification, so the n-th
+card a bot receives is the n-th notification's. Both timestamps come from this process's wall
+clock (the fake bots serve on a thread of it).
 """
 
 from __future__ import annotations

@@ -96,7 +96,7 @@ MODES = {
         resource_notifications=10_000,
         capacity_notifications=2_000,
         storm=True,
-        latency=(20.0, 400),
+        latency=(5.0, 200),
     ),
     "quick": Mode(
         "quick",
@@ -114,7 +114,7 @@ MODES = {
         resource_notifications=300,
         capacity_notifications=150,
         storm=False,
-        latency=(20.0, 60),
+        latency=(5.0, 30),
     ),
 }
 
