@@ -8,11 +8,12 @@ type/namespace/kind/name/reason (what filters and routes match on) and its messa
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
+
+import orjson
 
 Kind = Literal["alert", "event"]
 # A platform message: the JSON object posted to a bot.
@@ -104,41 +105,54 @@ def unique_mentions(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(values))[:MAX_MENTIONS]
 
 
-def notification_to_json(notification: Notification, encoded: dict[int, str] | None = None) -> str:
+def alert_name(alert: Alert) -> str:
+    """The alertname, or a kube-eventer event's reason."""
+    return alert.labels.get("alertname") or alert.labels.get("reason") or "(no name)"
+
+
+def alert_severity(alert: Alert) -> str:
+    return alert.labels.get("severity", "").lower() or "none"
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What a storm digest counts of one notification, without its text: the outbox keeps it
+    beside each queued message, so that a digest of thousands of messages reads a few bytes of
+    each instead of decoding every alert (app/rendering/tally.py)."""
+
+    kind: Kind
+    truncated_alerts: int
+    counts: list[tuple[Status, str, str, int]]  # (status, severity, name, alerts), first seen first
+
+    @classmethod
+    def of(cls, notification: Notification) -> Summary:
+        counts: dict[tuple[Status, str, str], int] = {}
+        for alert in notification.alerts:
+            key = (alert.status, alert_severity(alert), alert_name(alert))
+            counts[key] = counts.get(key, 0) + 1
+        rows = [(status, severity, name, n) for (status, severity, name), n in counts.items()]
+        return cls(notification.kind, notification.truncated_alerts, rows)
+
+    def to_json(self) -> str:
+        return orjson.dumps([self.kind, self.truncated_alerts, self.counts]).decode()
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Summary:
+        kind, truncated, counts = orjson.loads(text)
+        return cls(kind, truncated, [tuple(row) for row in counts])
+
+
+def notification_to_json(notification: Notification) -> bytes:
     """The notification as JSON, as the outbox stores it beside each message (for digests).
 
-    `encoded` (alert id() → its JSON) lets the caller encode each alert once when one request
-    queues the same alerts for several receivers: the alerts must outlive that dict.
+    orjson writes the dataclasses and their datetimes (ISO 8601, as datetime.isoformat) itself:
+    a tenth of the time of json.dumps over dataclasses.asdict, which deep-copies every dict.
     """
-    # By hand: dataclasses.asdict deep-copies every dict and costs more than the commit.
-    cache = {} if encoded is None else encoded
-    alerts = ",".join(_alert_json(alert, cache) for alert in notification.alerts)
-    head = json.dumps(
-        {f: getattr(notification, f) for f in NOTIFICATION_FIELDS},
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-    return f'{head[:-1]},"alerts":[{alerts}]}}'
+    return orjson.dumps(notification)
 
 
-def _alert_json(alert: Alert, cache: dict[int, str]) -> str:
-    text = cache.get(id(alert))
-    if text is None:
-        fields = {
-            **{f: getattr(alert, f) for f in ALERT_FIELDS},
-            "starts_at": _iso(alert.starts_at),
-            "ends_at": _iso(alert.ends_at),
-        }
-        text = cache[id(alert)] = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
-    return text
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
-
-
-def notification_from_json(text: str) -> Notification:
-    data: dict[str, Any] = json.loads(text)
+def notification_from_json(text: str | bytes) -> Notification:
+    data: dict[str, Any] = orjson.loads(text)
     alerts = [
         Alert(
             **{
@@ -150,10 +164,6 @@ def notification_from_json(text: str) -> Notification:
         for alert in data.pop("alerts")
     ]
     return Notification(**data, alerts=alerts)
-
-
-NOTIFICATION_FIELDS = [f.name for f in fields(Notification) if f.name != "alerts"]
-ALERT_FIELDS = [f.name for f in fields(Alert) if f.name not in ("starts_at", "ends_at")]
 
 
 def _moment(value: str | None) -> datetime | None:

@@ -60,7 +60,7 @@ def run_server(
     # answers) finish, then the lifespan gives sends in flight delivery.shutdown_grace.
     # gc.freeze: what imports and start-up built lives as long as the process; left in the
     # collector it made each full collection a 70 ms pause of the event loop (ack latency).
-    # Slow clients: a body must arrive within server.read_timeout_seconds (api.read_body: 408),
+    # Slow clients: a body must arrive within server.read_timeout_seconds (inbound.read_body: 408),
     # and so must a request head, from its first byte (app/server/connections.py: 408, closed).
     # No limit_concurrency: beyond it uvicorn answers 503 to every request, /status included, so
     # a pile of idle connections would take the health check down with it.
@@ -121,7 +121,8 @@ def serve(args: argparse.Namespace) -> int:
         pending_count = asyncio.run(pending(bridge))
     log.info("outbox %s: %d message(s) pending", where, pending_count)
     # access_log=False: uvicorn's access log prints query strings, which may carry credentials;
-    # api.py logs method, path and status instead. log_config=None keeps our redacting handler.
+    # app/server/inbound.py logs method, path and status instead. log_config=None keeps our
+    # redacting handler.
     try:
         grace = math.ceil(config.delivery.shutdown_grace)
         run_server(app, args.host, args.port, grace, config.server.read_timeout_seconds)

@@ -163,7 +163,7 @@ class Worker:
             due = await self.outbox.backlog(self.receiver, due_only=True)
             count = self.storm.coalesce_count(due, self.limiter)
             if count > 1:
-                message, tally = await self.storm.digest(self.outbox.oldest(self.receiver, count))
+                message, tally = await self.storm.digest(self.outbox, self.receiver, count)
                 if tally.head is not None:
                     return Batch(message, tally.ids, tally.head)
         item = await self.outbox.head(self.receiver)

@@ -61,7 +61,16 @@ class Router:
                 unrouted += 1
             for name in receivers:
                 per_receiver.setdefault(name, []).append(alert)
-        parts = {name: notification.with_alerts(alerts) for name, alerts in per_receiver.items()}
+        # Receivers that get the same alerts share one Notification: the outbox encodes and
+        # compresses each Notification of a request once (app/outbox/schema.py Blobs).
+        # The alerts live as long as `notification`, so their id()s name them throughout.
+        shared: dict[tuple[int, ...], Notification] = {}
+        parts: dict[str, Notification] = {}
+        for name, alerts in per_receiver.items():
+            key = tuple(map(id, alerts))
+            if key not in shared:
+                shared[key] = notification.with_alerts(alerts)
+            parts[name] = shared[key]
         return RoutingPlan(parts, filtered, unrouted)
 
 

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from app.models import Message, Notification, Rendered
+from app.models import Message, Notification, Rendered, Summary
 
 State = Literal["pending", "dead"]
 
@@ -71,6 +71,15 @@ class OutboxItem:
     fold_key: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """A queued message as a storm digest counts it: no card, no alert text."""
+
+    id: str
+    created_at: float
+    summary: Summary
+
+
 # The kube-eventer fold, decided inside enqueue's transaction so that no other request or
 # replica can queue or send the same event in between: (the receiver, the new entry, the
 # receiver's pending message with the same fold_key if one is queued, when a message with that
@@ -112,6 +121,10 @@ class Outbox(Protocol):
 
     def oldest(self, receiver: str, count: int) -> AsyncIterator[OutboxItem]:
         """Up to `count` of the receiver's due messages, oldest first, read lazily."""
+
+    def summaries(self, receiver: str, count: int) -> AsyncIterator[Queued]:
+        """Up to `count` of the receiver's due messages as `oldest` gives them, each by its
+        Summary (kept beside it since it was queued: a digest reads a few bytes a message)."""
 
     async def ack(self, ids: Sequence[str]) -> None:
         """The platform accepted them: forget them. Like every write below, OutboxWriteError

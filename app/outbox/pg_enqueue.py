@@ -58,14 +58,21 @@ async def insert(
         if row.replaces:
             cursor = await conn.execute(
                 "UPDATE ab_messages SET id = %s, message = %s::jsonb, notification = %s,"
-                " hold_until = %s WHERE id = %s AND state = 'pending'",
-                (row.id, row.message or None, row.notification, row.hold_until, row.replaces),
+                " hold_until = %s, summary = %s WHERE id = %s AND state = 'pending'",
+                (
+                    row.id,
+                    row.message or None,
+                    row.notification,
+                    row.hold_until,
+                    row.summary,
+                    row.replaces,
+                ),
             )
             updated = cursor.rowcount > 0
         if not updated:
             await conn.execute(
                 "INSERT INTO ab_messages (id, receiver, message, notification, created_at,"
-                " hold_until, fold_key) VALUES (%s, %s, %s::jsonb, %s, %s, %s, %s)",
+                " hold_until, fold_key, summary) VALUES (%s, %s, %s::jsonb, %s, %s, %s, %s, %s)",
                 (
                     row.id,
                     receiver,
@@ -74,6 +81,7 @@ async def insert(
                     now,
                     row.hold_until,
                     row.fold_key,
+                    row.summary,
                 ),
             )
     return [row.id for row in rows]

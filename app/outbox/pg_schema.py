@@ -72,6 +72,11 @@ MIGRATIONS: list[str] = [
     CREATE INDEX ab_sends_window ON ab_sends (receiver, at);
     CREATE INDEX ab_sends_open ON ab_sends (receiver) WHERE outcome IS NULL;
     """,
+    # 2: what a storm digest counts of each message (app/models.py Summary), so that a digest
+    # of thousands reads a few bytes of each; '' in rows queued before, summarised when read.
+    """
+    ALTER TABLE ab_messages ADD COLUMN summary text NOT NULL DEFAULT '';
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -23,12 +23,12 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from app.models import Rendered
-from app.outbox.contract import Entry, FoldPolicy, OutboxFull, OutboxItem, State
+from app.outbox.contract import Entry, FoldPolicy, OutboxFull, OutboxItem, Queued, State
 from app.outbox.pg_admin import delete_rows, list_rows, requeue_dead
 from app.outbox.pg_enqueue import folded, insert, remember
 from app.outbox.pg_lease import PgLease
 from app.outbox.pg_schema import MESSAGE_COLUMNS, configure, describe, migrate, pg_item
-from app.outbox.schema import Row
+from app.outbox.schema import Blobs, Row, queued
 
 # Replicas see each other's enqueues within this (their own at once, through a wakeup).
 POLL_SECONDS = 0.5
@@ -40,6 +40,7 @@ FETCH_ROWS = 100
 PROBE_TIMEOUT_SECONDS = 3.0  # GET /ready: a database that takes longer is not ready
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 DB_ERRORS = (psycopg.Error, PoolTimeout, OSError)
 
@@ -185,7 +186,7 @@ class PostgresOutbox:
         unless_seen_since: float | None = None,
         fold: FoldPolicy | None = None,
     ) -> list[str] | None:
-        encoded: dict[int, str] = {}
+        blobs = Blobs()  # a notification routed to several receivers is encoded once
         now = self.clock()
         try:
             async with self.transaction() as conn:
@@ -193,7 +194,7 @@ class PostgresOutbox:
                     return None
                 ids: list[str] = []
                 for receiver, entries in batch.items():
-                    rows = [Row.of(await folded(conn, receiver, e, fold), encoded) for e in entries]
+                    rows = [Row.of(await folded(conn, receiver, e, fold), blobs) for e in entries]
                     ids += await insert(conn, receiver, rows, now, self.max_backlog)
                 await self._prune(conn, now)
         except DB_ERRORS as exc:
@@ -250,13 +251,15 @@ class PostgresOutbox:
                 if head is None:
                     return None
                 await conn.execute(
-                    "UPDATE ab_messages SET message = %s::jsonb, notification = %s WHERE seq = %s",
-                    (rows[0].message, rows[0].notification, head["seq"]),
+                    "UPDATE ab_messages SET message = %s::jsonb, notification = %s, summary = %s"
+                    " WHERE seq = %s",
+                    (rows[0].message, rows[0].notification, rows[0].summary, head["seq"]),
                 )
                 for number, row in enumerate(rows[1:], 1):
                     await conn.execute(
                         "INSERT INTO ab_messages (id, receiver, message, notification, created_at,"
-                        " pos) VALUES (%s, %s, %s::jsonb, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+                        " pos, summary) VALUES (%s, %s, %s::jsonb, %s, %s, %s, %s)"
+                        " ON CONFLICT (id) DO NOTHING",
                         (
                             row.id,
                             item.receiver,
@@ -264,6 +267,7 @@ class PostgresOutbox:
                             row.notification,
                             item.created_at,
                             head["pos"] + number / len(rows),
+                            row.summary,
                         ),
                     )
         except DB_ERRORS as exc:
@@ -278,11 +282,23 @@ class PostgresOutbox:
         )
         return pg_item(rows[0]) if rows else None
 
-    async def oldest(self, receiver: str, count: int) -> AsyncIterator[OutboxItem]:
+    def oldest(self, receiver: str, count: int) -> AsyncIterator[OutboxItem]:
+        return self._due(receiver, count, MESSAGE_COLUMNS, pg_item)
+
+    def summaries(self, receiver: str, count: int) -> AsyncIterator[Queued]:
+        # The notification only where there is no summary: rows of schema version 1.
+        columns = (
+            "id, created_at, summary, CASE WHEN summary = '' THEN notification END AS notification"
+        )
+        return self._due(receiver, count, columns, queued)
+
+    async def _due(
+        self, receiver: str, count: int, columns: str, convert: Callable[[Any], U]
+    ) -> AsyncIterator[U]:
         after, now = 0.0, self.clock()
         while count > 0:
             rows = await self.query(
-                f"SELECT pos, {MESSAGE_COLUMNS} FROM ab_messages WHERE receiver = %s"
+                f"SELECT pos, {columns} FROM ab_messages WHERE receiver = %s"
                 " AND state = 'pending' AND hold_until <= %s AND pos > %s ORDER BY pos LIMIT %s",
                 (receiver, now, after, min(count, FETCH_ROWS)),
             )
@@ -290,7 +306,7 @@ class PostgresOutbox:
                 return
             after, count = rows[-1]["pos"], count - len(rows)
             for row in rows:
-                yield pg_item(row)
+                yield convert(row)
 
     async def ack(self, ids: Sequence[str]) -> None:
         if not ids:

@@ -12,8 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from app.models import Message, notification_from_json, notification_to_json
-from app.outbox.contract import Entry, OutboxItem, State
+from app.models import (
+    Message,
+    Notification,
+    Summary,
+    notification_from_json,
+    notification_to_json,
+)
+from app.outbox.contract import Entry, OutboxItem, Queued, State
 
 T = TypeVar("T")
 
@@ -21,7 +27,8 @@ DB_FILE = "outbox.db"
 IN_MEMORY = ":memory:"
 # 2: messages.pos (queue order, so that the parts of a card rendered at send time can take
 # their message's place) and unrendered messages (message = '').
-SCHEMA_VERSION = 2
+# 3: messages.summary, what a storm digest counts of the message (app/models.py Summary).
+SCHEMA_VERSION = 3
 # A write waits this long for another writer (the CLI, whose transactions take milliseconds)
 # before it fails: the request gets 503, a worker tries again.
 BUSY_TIMEOUT_SECONDS = 1.0
@@ -44,7 +51,8 @@ CREATE TABLE IF NOT EXISTS messages (
     hold_until REAL NOT NULL DEFAULT 0,
     last_error TEXT NOT NULL DEFAULT '',    -- for a dead letter: why it was given up on
     fold_key TEXT NOT NULL DEFAULT '',
-    pos REAL                                -- queue order: seq, or between seqs for parts
+    pos REAL,                               -- queue order: seq, or between seqs for parts
+    summary TEXT NOT NULL DEFAULT ''        -- Summary JSON; '' in rows queued before version 3
 );
 -- A row inserted without a position goes to the end of the queue: every insert path (the
 -- service's, the CLI's re-queueing) gets it without repeating it.
@@ -85,6 +93,8 @@ def _upgrades(db: sqlite3.Connection, version: int) -> str:
     columns = {row["name"] for row in db.execute("PRAGMA table_info(messages)")}
     # Checked, not assumed from the version: a rollback to version 1 code leaves the column.
     add = "" if "pos" in columns else "ALTER TABLE messages ADD COLUMN pos REAL;"
+    if "summary" not in columns:  # rows without one are summarised when read (queued())
+        add += "ALTER TABLE messages ADD COLUMN summary TEXT NOT NULL DEFAULT '';"
     order = "UPDATE messages SET pos = seq WHERE pos IS NULL;"
     return f"{add}{order}DROP INDEX IF EXISTS messages_queue;"
 
@@ -173,11 +183,60 @@ def outbox_item(row: Columns, message: Message | None, notification: str | bytes
     )
 
 
+def queued(row: Columns) -> Queued:
+    """A Queued from a messages row of either backend (id, created_at, summary, notification:
+    the last only where the summary is '', in rows queued before there was one)."""
+    if row["summary"]:
+        summary = Summary.from_json(row["summary"])
+    else:
+        summary = Summary.of(notification_from_json(stored_text(bytes_or_text(row))))
+    return Queued(row["id"], row["created_at"], summary)
+
+
+def bytes_or_text(row: Columns) -> str | bytes:
+    value = row["notification"]
+    return value if isinstance(value, str) else bytes(value)  # psycopg: memoryview
+
+
 def chunks(ids: Sequence[str]) -> Iterator[tuple[str, Sequence[str]]]:
     """("?,?,?", ids) pieces for `IN (...)` clauses."""
     for start in range(0, len(ids), MAX_SQL_VARIABLES):
         part = ids[start : start + MAX_SQL_VARIABLES]
         yield ",".join("?" * len(part)), part
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """A notification as a messages row stores it: compressed JSON, and its summary."""
+
+    blob: bytes
+    summary: str
+
+
+class Blobs:
+    """Each notification of one request encoded and compressed once, however many receivers
+    queue it (the router hands receivers with the same alerts one Notification).
+
+    Keyed by id(), so each notification is held here as long as its blob: a kube-eventer fold
+    builds a new notification per receiver, and one freed before the next receiver's was made
+    could hand its id() on, and its blob with it (the repeat count of another receiver's event).
+    """
+
+    def __init__(self) -> None:
+        self.made: dict[int, tuple[Notification, Encoded]] = {}
+
+    def of(self, notification: Notification) -> Encoded:
+        known = self.made.get(id(notification))
+        if known is not None and known[0] is notification:
+            return known[1]
+        # Compressed: a 20-alert notification is ~19 KB of JSON and ~1.2 KB after zlib level 1
+        # (25 µs). Every receiver's row holds its own copy, and the bytes are paid for three
+        # times (WAL, checkpoint, delete); in the ingest profile the commits and the deletes of
+        # the acks cost more than compressing.
+        blob = zlib.compress(notification_to_json(notification), 1)
+        encoded = Encoded(blob, Summary.of(notification).to_json())
+        self.made[id(notification)] = (notification, encoded)
+        return encoded
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,23 +249,28 @@ class Row:
     fold_key: str
     replaces: str
     hold_until: float
+    summary: str
 
     @classmethod
-    def of(cls, entry: Entry, encoded: dict[int, str] | None = None) -> Row:
-        """`encoded`: see notification_to_json."""
+    def of(cls, entry: Entry, blobs: Blobs | None = None) -> Row:
+        """`blobs`: the request's, to compress a notification queued several times once."""
         message = "" if entry.message is None else json.dumps(entry.message, ensure_ascii=False)
-        # Compressed: a 20-alert notification is ~19 KB of JSON and ~1.2 KB after zlib level 1
-        # (25 µs). Every receiver's row holds its own copy, and the bytes are paid for three
-        # times (WAL, checkpoint, delete); in the ingest profile the commits and the deletes of
-        # the acks cost more than compressing.
-        about = zlib.compress(notification_to_json(entry.notification, encoded).encode(), 1)
+        about = (blobs or Blobs()).of(entry.notification)
         new_id = uuid.uuid4().hex
-        return cls(new_id, message, about, entry.fold_key, entry.replaces, entry.hold_until)
+        return cls(
+            new_id,
+            message,
+            about.blob,
+            entry.fold_key,
+            entry.replaces,
+            entry.hold_until,
+            about.summary,
+        )
 
 
-def stored_text(value: str | bytes) -> str:
+def stored_text(value: str | bytes) -> str | bytes:
     """A notification column's JSON: compressed, or plain text in a file of schema version 1."""
-    return value if isinstance(value, str) else zlib.decompress(value).decode()
+    return value if isinstance(value, str) else zlib.decompress(value)
 
 
 def count(db: sqlite3.Connection, receiver: str, state: State) -> int:

@@ -28,21 +28,26 @@ from app.outbox.contract import (
     OutboxFull,
     OutboxItem,
     OutboxWriteError,
+    Queued,
     State,
 )
 from app.outbox.schema import (
     COLUMNS,
     IN_MEMORY,
+    Blobs,
     Row,
     chunks,
     connect,
     count,
+    queued,
     to_item,
     transact,
 )
+from app.outbox.sqlite_enqueue import folded, insert
 from app.outbox.wal import WalKeeper
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 # An idle worker looks again this often: messages the CLI re-queued appear without a wakeup.
 POLL_SECONDS = 1.0
@@ -125,7 +130,7 @@ class SqliteOutbox:
         unless_seen_since: float | None = None,
         fold: FoldPolicy | None = None,
     ) -> list[str] | None:
-        encoded: dict[int, str] = {}  # alerts routed to several receivers are encoded once
+        blobs = Blobs()  # a notification routed to several receivers is encoded once
         now = self.clock()
 
         def work(db: sqlite3.Connection) -> list[str] | None:
@@ -134,10 +139,12 @@ class SqliteOutbox:
                 if row is not None and row["at"] >= unless_seen_since:
                     return None
             rows = {
-                receiver: [Row.of(self._folded(db, receiver, e, fold), encoded) for e in entries]
+                receiver: [Row.of(folded(db, receiver, e, fold), blobs) for e in entries]
                 for receiver, entries in batch.items()
             }
-            ids = [self._insert(db, receiver, part, now) for receiver, part in rows.items()]
+            ids = [
+                insert(db, receiver, part, now, self.max_backlog) for receiver, part in rows.items()
+            ]
             if seen_key:
                 db.execute("INSERT OR REPLACE INTO seen VALUES (?, ?)", (seen_key, now))
             self._prune(db, now)
@@ -152,58 +159,6 @@ class SqliteOutbox:
         for receiver in batch if ids is not None else ():
             self._wakeup(receiver).set()
         return ids
-
-    def _folded(
-        self, db: sqlite3.Connection, receiver: str, entry: Entry, fold: FoldPolicy | None
-    ) -> Entry:
-        """The entry to store: through the fold policy when it names a kube-eventer event."""
-        if fold is None or not entry.fold_key:
-            return entry
-        row = db.execute(
-            # "fold_key != ''" lets SQLite use the partial index messages_fold; without it the
-            # query walks every pending message of the receiver.
-            f"SELECT {COLUMNS} FROM messages WHERE receiver = ? AND fold_key = ?"
-            " AND fold_key != '' AND state = 'pending' ORDER BY pos DESC LIMIT 1",
-            (receiver, entry.fold_key),
-        ).fetchone()
-        sent = db.execute(
-            "SELECT sent_at FROM folds WHERE receiver = ? AND key = ?", (receiver, entry.fold_key)
-        ).fetchone()
-        queued = None if row is None else to_item(row)
-        return fold(receiver, entry, queued, None if sent is None else float(sent["sent_at"]))
-
-    def _insert(
-        self, db: sqlite3.Connection, receiver: str, rows: Sequence[Row], now: float
-    ) -> list[str]:
-        backlog = count(db, receiver, "pending")
-        if backlog + sum(not r.replaces for r in rows) > self.max_backlog:
-            raise OutboxFull(f"backlog of receiver {receiver} is full ({self.max_backlog})")
-        for row in rows:
-            # A new id for an update in place: a send of the old version in flight acks that
-            # one only, and the updated message still goes out.
-            updated = bool(row.replaces) and (
-                db.execute(
-                    "UPDATE messages SET id = ?, message = ?, notification = ?, hold_until = ?"
-                    " WHERE id = ? AND state = 'pending'",
-                    (row.id, row.message, row.notification, row.hold_until, row.replaces),
-                ).rowcount
-                > 0
-            )
-            if not updated:
-                db.execute(
-                    "INSERT INTO messages (id, receiver, message, notification, created_at,"
-                    " hold_until, fold_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        row.id,
-                        receiver,
-                        row.message,
-                        row.notification,
-                        now,
-                        row.hold_until,
-                        row.fold_key,
-                    ),
-                )
-        return [row.id for row in rows]
 
     def _prune(self, db: sqlite3.Connection, now: float) -> None:
         if now - self.pruned_at < PRUNE_INTERVAL_SECONDS:
@@ -253,13 +208,13 @@ class SqliteOutbox:
             if head is None:
                 return False
             db.execute(
-                "UPDATE messages SET message = ?, notification = ? WHERE seq = ?",
-                (rows[0].message, rows[0].notification, head["seq"]),
+                "UPDATE messages SET message = ?, notification = ?, summary = ? WHERE seq = ?",
+                (rows[0].message, rows[0].notification, rows[0].summary, head["seq"]),
             )
             for number, row in enumerate(rows[1:], 1):
                 db.execute(
-                    "INSERT INTO messages (id, receiver, message, notification, created_at, pos)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO messages (id, receiver, message, notification, created_at, pos,"
+                    " summary) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
                         row.id,
                         item.receiver,
@@ -267,6 +222,7 @@ class SqliteOutbox:
                         row.notification,
                         item.created_at,  # max_age counts from when the notification came
                         head["pos"] + number / len(rows),
+                        row.summary,
                     ),
                 )
             return True
@@ -283,13 +239,25 @@ class SqliteOutbox:
         ).fetchone()
         return None if row is None else to_item(row)
 
-    async def oldest(self, receiver: str, count: int) -> AsyncIterator[OutboxItem]:
+    def oldest(self, receiver: str, count: int) -> AsyncIterator[OutboxItem]:
+        return self._due(receiver, count, COLUMNS, to_item)
+
+    def summaries(self, receiver: str, count: int) -> AsyncIterator[Queued]:
+        # The notification only where there is no summary: rows of schema version 2.
+        columns = (
+            "id, created_at, summary, CASE summary WHEN '' THEN notification END AS notification"
+        )
+        return self._due(receiver, count, columns, queued)
+
+    async def _due(
+        self, receiver: str, count: int, columns: str, convert: Callable[[sqlite3.Row], U]
+    ) -> AsyncIterator[U]:
         # Page by page, each query read to its end: no statement stays open while the caller
         # awaits, so the writes of other requests never meet a half-read cursor.
         after, now = 0, self.clock()
         while count > 0:
             rows = self.db.execute(
-                f"SELECT pos, {COLUMNS} FROM messages WHERE receiver = ? AND state = 'pending'"
+                f"SELECT pos, {columns} FROM messages WHERE receiver = ? AND state = 'pending'"
                 " AND hold_until <= ? AND pos > ? ORDER BY pos LIMIT ?",
                 (receiver, now, after, min(count, FETCH_ROWS)),
             ).fetchall()
@@ -297,7 +265,7 @@ class SqliteOutbox:
                 return
             after, count = rows[-1]["pos"], count - len(rows)
             for row in rows:
-                yield to_item(row)
+                yield convert(row)
 
     async def ack(self, ids: Sequence[str]) -> None:
         now = self.clock()

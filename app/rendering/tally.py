@@ -1,6 +1,7 @@
 """What a storm digest stands for: a Tally of the queued messages it replaces, counting every
 alert by status, severity and name, and keeping the most severe groups in full (memory bounded
-by KEEP_GROUPS, however long the backlog).
+by KEEP_GROUPS, however long the backlog). It counts from each message's Summary, so only the
+kept groups' notifications need to be read whole (Tally.wanted, Tally.supply).
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ import heapq
 from collections import Counter
 from dataclasses import dataclass, field
 
-from app.models import Alert, Notification
-from app.outbox.contract import OutboxItem
+from app.models import Notification, Summary, alert_name, alert_severity
+from app.outbox.contract import OutboxItem, Queued
+
+__all__ = ["KEEP_GROUPS", "Tally", "alert_name", "alert_severity", "group_rank", "severity_rank"]
 
 # How an alert's severity label ranks; anything else ranks below "info".
 SEVERITY_RANK = {
@@ -26,24 +29,15 @@ SEVERITY_RANK = {
 KEEP_GROUPS = 10
 
 
-def alert_name(alert: Alert) -> str:
-    """The alertname, or a kube-eventer event's reason."""
-    return alert.labels.get("alertname") or alert.labels.get("reason") or "(no name)"
-
-
-def alert_severity(alert: Alert) -> str:
-    return alert.labels.get("severity", "").lower() or "none"
-
-
 def severity_rank(severity: str) -> int:
     return SEVERITY_RANK.get(severity, 0)
 
 
-def group_rank(notification: Notification) -> tuple[int, int]:
+def group_rank(summary: Summary) -> tuple[int, int]:
     """Firing before resolved, then the most severe firing alert, then the most firing alerts."""
-    firing = notification.firing
-    worst = max((severity_rank(alert_severity(a)) for a in firing), default=-1)
-    return worst, len(firing)
+    firing = [(severity, n) for status, severity, _, n in summary.counts if status == "firing"]
+    worst = max((severity_rank(severity) for severity, _ in firing), default=-1)
+    return worst, sum(n for _, n in firing)
 
 
 @dataclass
@@ -63,40 +57,58 @@ class Tally:
     kinds: set[str] = field(default_factory=set)
     first_at: float = 0.0
     last_at: float = 0.0
-    _groups: list[tuple[tuple[int, int], int, Notification]] = field(default_factory=list)
+    # Min-heap of (rank, -order, id): the least severe, newest group is dropped first.
+    _groups: list[tuple[tuple[int, int], int, str]] = field(default_factory=list)
+    _notifications: dict[str, Notification] = field(default_factory=dict)  # of kept groups
 
     @property
     def messages(self) -> int:
         return len(self.ids)
 
     def add(self, item: OutboxItem) -> None:
-        notification = item.notification
-        order = len(self.ids)
+        """A message read whole: counted, and its notification at hand if its group is kept."""
         if self.head is None:
             self.head = item
-        self.ids.append(item.id)
-        self.first_at = item.created_at if order == 0 else min(self.first_at, item.created_at)
-        self.last_at = max(self.last_at, item.created_at)
-        self.kinds.add(notification.kind)
-        self.truncated += notification.truncated_alerts
-        for alert in notification.alerts:
-            self.alerts += 1
-            self.by_status[alert.status] += 1
-            self.by_severity[alert_severity(alert)] += 1
-            name = alert_name(alert)
-            self.by_name.setdefault(name, Counter())[alert.status] += 1
-            if alert.status == "firing":
-                rank = severity_rank(alert_severity(alert)) + 1  # 0: nothing firing
+        self.count(Queued(item.id, item.created_at, Summary.of(item.notification)))
+        self.supply([item])
+
+    def count(self, queued: Queued) -> None:
+        """A message read by its summary; Tally.wanted names the groups to read whole."""
+        summary = queued.summary
+        order = len(self.ids)
+        self.ids.append(queued.id)
+        self.first_at = queued.created_at if order == 0 else min(self.first_at, queued.created_at)
+        self.last_at = max(self.last_at, queued.created_at)
+        self.kinds.add(summary.kind)
+        self.truncated += summary.truncated_alerts
+        for status, severity, name, alerts in summary.counts:
+            self.alerts += alerts
+            self.by_status[status] += alerts
+            self.by_severity[severity] += alerts
+            self.by_name.setdefault(name, Counter())[status] += alerts
+            if status == "firing":
+                rank = severity_rank(severity) + 1  # 0: nothing firing
                 self.name_rank[name] = max(self.name_rank[name], rank)
-        if notification.alerts:
-            # Min-heap on (rank, -order): the least severe, newest group is dropped first.
-            heapq.heappush(self._groups, (group_rank(notification), -order, notification))
+        if summary.counts:
+            heapq.heappush(self._groups, (group_rank(summary), -order, queued.id))
             if len(self._groups) > self.keep_groups:
-                heapq.heappop(self._groups)
+                _, _, dropped = heapq.heappop(self._groups)
+                self._notifications.pop(dropped, None)
+
+    def wanted(self) -> list[str]:
+        """The kept groups whose notifications are not at hand yet."""
+        return [i for _, _, i in self._groups if i not in self._notifications]
+
+    def supply(self, items: list[OutboxItem]) -> None:
+        """The notifications of kept groups, read whole; others are ignored."""
+        kept = {i for _, _, i in self._groups}
+        self._notifications.update((i.id, i.notification) for i in items if i.id in kept)
 
     def groups(self) -> list[Notification]:
-        """The kept groups, most severe first, the older first among equals."""
-        return [n for _, _, n in sorted(self._groups, key=lambda g: (g[0], g[1]), reverse=True)]
+        """The kept groups, most severe first, the older first among equals (those not read
+        whole, gone from the queue meanwhile, left out)."""
+        kept = sorted(self._groups, key=lambda g: (g[0], g[1]), reverse=True)
+        return [self._notifications[i] for _, _, i in kept if i in self._notifications]
 
     def severities(self) -> list[tuple[str, int]]:
         return sorted(self.by_severity.items(), key=lambda s: (-severity_rank(s[0]), s[0]))

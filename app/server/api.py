@@ -11,12 +11,7 @@ failure. A value over limits.label_value_chars is clipped, not refused (app/limi
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import hmac
-import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -25,13 +20,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.bridge import Bridge
-from app.config.model import InboundAuth, Limits, Server
-from app.models import Notification
-from app.outbox.contract import OutboxFull
+from app.server.inbound import SOURCES, Source, answer, log_access
 from app.server.schema import (
-    AcceptedAnswer,
     ReadyAnswer,
-    RefusalAnswer,
     alertmanager_body,
     answers,
     grafana_body,
@@ -39,24 +30,6 @@ from app.server.schema import (
     ready_answers,
 )
 from app.server.status import readiness, status_report
-from app.sources import InvalidPayload
-from app.sources.grafana import parse_alertmanager_or_grafana, parse_grafana
-from app.sources.kube_eventer import parse_kube_eventer, with_static_labels
-
-log = logging.getLogger("alertbridge.api")
-access_log = logging.getLogger("alertbridge.access")
-PREFIX_PLACEHOLDER = "/<prefix>"
-REALM = "alertbridge"
-
-
-class Refused(Exception):
-    def __init__(
-        self, status_code: int, message: str, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.message = message
-        self.headers = headers or {}
 
 
 def bridge_of(request: Request) -> Bridge:
@@ -64,104 +37,23 @@ def bridge_of(request: Request) -> Bridge:
     return bridge
 
 
-async def read_body(request: Request, server: Server) -> bytes:
-    """The body, refusing with 413 as soon as it is known to exceed server.max_body_bytes, and
-    with 408 when it has not all arrived server.read_timeout_seconds after we began reading."""
-    limit, seconds = server.max_body_bytes, server.read_timeout_seconds
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise Refused(413, f"body of {declared} bytes exceeds the limit of {limit} bytes")
-    body = bytearray()
-    # One deadline for the whole body, not per chunk: a client trickling a byte a second would
-    # never trip an idle timeout. uvicorn (h11) has no body timeout of its own.
-    try:
-        async with asyncio.timeout(seconds):
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > limit:
-                    raise Refused(413, f"body exceeds the limit of {limit} bytes")
-    except TimeoutError:
-        # Connection: close, or uvicorn keeps the connection open for the rest of the body.
-        raise Refused(
-            408,
-            f"body not received within {seconds:g} s (server.read_timeout_seconds)",
-            {"Connection": "close"},
-        ) from None
-    return bytes(body)
+async def receive(request: Request, source: Source, receiver: str | None) -> Response:
+    """app/server/inbound.py's answer through FastAPI: the thin path of app/server/app.py takes
+    these routes first, so this serves only an app mounted without it."""
+    result = await answer(
+        bridge_of(request),
+        source,
+        receiver,
+        request.headers,
+        request.scope["query_string"],
+        request.stream(),
+    )
+    response = Response(result.body, result.status, media_type="application/json")
+    response.headers.update(result.headers)
+    return response
 
 
-def same(given: str, expected: str) -> bool:
-    return hmac.compare_digest(given.encode(), expected.encode())
-
-
-def check_auth(request: Request, auth: InboundAuth, *, query_token: bool = False) -> None:
-    """Bearer token or basic auth, as Alertmanager's http_config sends them; constant-time.
-
-    `query_token`: the bearer token may come as ?token= (kube-eventer only: it cannot send
-    header values containing '='). Alertmanager can send headers, and a token in a URL ends up
-    in its config, logs and proxies, so its routes take the header only."""
-    if auth.bearer_token is None and auth.basic is None:
-        return
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if auth.bearer_token is not None:
-        token = value if scheme.lower() == "bearer" else ""
-        if not token and query_token:
-            token = request.query_params.get("token", "")
-        if token and same(token, auth.bearer_token):
-            return
-    if auth.basic is not None and scheme.lower() == "basic":
-        try:
-            user, _, password = base64.b64decode(value, validate=True).decode().partition(":")
-        except ValueError:
-            user = password = ""
-        if same(user, auth.basic.username) & same(password, auth.basic.password):
-            return
-    raise Refused(401, "missing or wrong credentials", {"WWW-Authenticate": challenges(auth)})
-
-
-def challenges(auth: InboundAuth) -> str:
-    """The WWW-Authenticate value of a 401 (RFC 9110 11.6.1): the schemes configured."""
-    schemes = ["Bearer"] if auth.bearer_token is not None else []
-    if auth.basic is not None:
-        schemes.append(f'Basic realm="{REALM}"')
-    return ", ".join(schemes)
-
-
-async def receive(
-    request: Request,
-    source: str,
-    parse: Callable[[bytes, Limits], Notification],
-    receiver: str | None,
-) -> Response:
-    bridge = bridge_of(request)
-    try:
-        check_auth(request, bridge.config.server.auth, query_token=source == "kube-eventer")
-        if receiver is not None and bridge.config.receiver(receiver) is None:
-            raise Refused(404, f"no receiver named {receiver!r}")
-        body = await read_body(request, bridge.config.server)
-        notification = parse(body, bridge.config.limits)
-        if source == "kube-eventer":
-            notification = with_static_labels(notification, bridge.config.kube_eventer.labels)
-        accepted = await bridge.accept(notification, source, receiver)
-    except Refused as exc:
-        refusal = refuse(bridge, source, exc.status_code, exc.message)
-        refusal.headers.update(exc.headers)
-        return refusal
-    except InvalidPayload as exc:
-        return refuse(bridge, source, exc.status_code, exc.message)
-    except OutboxFull as exc:
-        return refuse(bridge, source, 503, str(exc))
-    answer = AcceptedAnswer.model_validate(accepted)
-    return JSONResponse(answer.model_dump(), status_code=200)
-
-
-def refuse(bridge: Bridge, source: str, status: int, message: str) -> JSONResponse:
-    bridge.metrics.rejected.labels(source, str(status)).inc()
-    if status == 401:
-        bridge.metrics.auth_failures.inc()
-    log.warning("refused %s request with %d: %s", source, status, message)
-    return JSONResponse(RefusalAnswer(error=message).model_dump(), status_code=status)
+ALERTMANAGER, GRAFANA, KUBE_EVENTER = SOURCES
 
 
 # The handlers read the body as raw bytes (to enforce the size limit while reading, and to parse
@@ -176,35 +68,35 @@ def inbound_router() -> APIRouter:
 
     @router.post("/alertmanager", openapi_extra=ALERTMANAGER_BODY)
     async def alertmanager(request: Request) -> Response:
-        return await receive(request, "alertmanager", parse_alertmanager_or_grafana, None)
+        return await receive(request, ALERTMANAGER, None)
 
     @router.post(
         "/alertmanager/{receiver}", responses=answers(404), openapi_extra=ALERTMANAGER_BODY
     )
     async def alertmanager_to(request: Request, receiver: str) -> Response:
-        return await receive(request, "alertmanager", parse_alertmanager_or_grafana, receiver)
+        return await receive(request, ALERTMANAGER, receiver)
 
     @router.post("/grafana", openapi_extra=GRAFANA_BODY)
     async def grafana(request: Request) -> Response:
-        return await receive(request, "grafana", parse_grafana, None)
+        return await receive(request, GRAFANA, None)
 
     @router.post("/grafana/{receiver}", responses=answers(404), openapi_extra=GRAFANA_BODY)
     async def grafana_to(request: Request, receiver: str) -> Response:
-        return await receive(request, "grafana", parse_grafana, receiver)
+        return await receive(request, GRAFANA, receiver)
 
     # kube-eventer's webhook sink sends GET unless told method=POST, with its options in the query.
     # One route per method: one route with both would give both one operationId in the schema.
     @router.get("/kube-eventer", openapi_extra=KUBE_EVENTER_BODY)
     @router.post("/kube-eventer", openapi_extra=KUBE_EVENTER_BODY)
     async def kube_eventer(request: Request) -> Response:
-        return await receive(request, "kube-eventer", parse_kube_eventer, None)
+        return await receive(request, KUBE_EVENTER, None)
 
     @router.get("/kube-eventer/{receiver}", responses=answers(404), openapi_extra=KUBE_EVENTER_BODY)
     @router.post(
         "/kube-eventer/{receiver}", responses=answers(404), openapi_extra=KUBE_EVENTER_BODY
     )
     async def kube_eventer_to(request: Request, receiver: str) -> Response:
-        return await receive(request, "kube-eventer", parse_kube_eventer, receiver)
+        return await receive(request, KUBE_EVENTER, receiver)
 
     return router
 
@@ -230,13 +122,6 @@ def health_router() -> APIRouter:
         return Response(generate_latest(bridge.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return router
-
-
-def logged_path(path: str, path_prefix: str) -> str:
-    """`path` with the secret prefix written as /<prefix>, wherever a client put it. The redacting
-    log filter would mask it too, but a handler without that filter (a JSON log format, a
-    library's logging config) must not be able to print it."""
-    return path.replace(path_prefix, PREFIX_PLACEHOLDER) if path_prefix else path
 
 
 def install_routes(app: FastAPI, path_prefix: str) -> None:
@@ -273,11 +158,4 @@ class AccessLog:
         try:
             await self.app(scope, receive, answer)
         finally:
-            # The path only: kube-eventer's query string can carry credentials (header=...=...).
-            access_log.info(
-                "%s %s %d %.1fms",
-                scope["method"],
-                logged_path(scope["path"], self.path_prefix),
-                status,
-                (time.monotonic() - started) * 1000,
-            )
+            log_access(scope, self.path_prefix, status, started)

@@ -5,7 +5,7 @@ keep-alive timeout from the start.
 uvicorn arms no timer until it has answered a request, and cancels its keep-alive timer at the
 first byte of the next one: a client that opens a connection and sends nothing, or sends half a
 request head and stops, holds that connection (a socket, a file descriptor, buffers) until the
-process ends. The body has its own deadline (api.read_body answers 408).
+process ends. The body has its own deadline (inbound.read_body answers 408).
 """
 
 from __future__ import annotations

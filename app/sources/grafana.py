@@ -28,6 +28,7 @@ from app.sources.alertmanager import (
     describe_errors,
     load_json,
     to_notification,
+    validated_json,
 )
 from app.sources.limits import DEFAULT_LIMITS, enforce_limits
 from app.text import clip
@@ -141,6 +142,9 @@ def parse_grafana(body: bytes, limits: Limits = DEFAULT_LIMITS) -> Notification:
 def parse_alertmanager_or_grafana(body: bytes, limits: Limits = DEFAULT_LIMITS) -> Notification:
     """What /alertmanager reads: an Alertmanager body, or a Grafana one recognised by its fields,
     so a Grafana contact point pointed at either route works."""
+    notification = validated_json(body, limits)
+    if notification is not None:
+        return notification
     data = load_json(body)
     if is_grafana(data):
         return grafana_notification(data, limits)

@@ -57,7 +57,7 @@ def _problem(pairs: dict[str, str], limits: Limits) -> str:
 
 
 def _longest(texts: Iterable[str]) -> int:
-    return len(max(texts, key=len, default=""))
+    return max(map(len, texts), default=0)
 
 
 def _clip_values(notification: Notification, limit: int, clipped: int) -> Notification:

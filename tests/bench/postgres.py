@@ -1,6 +1,7 @@
 """The PostgreSQL backend's figures, beside SQLite's in the same run: the same ingest sweep on one
-replica whose outbox is a throwaway PostgreSQL on loopback (fsync on, as in production), and
-the time a second replica takes to take a receiver's lease over after the holder's SIGKILL.
+replica whose outbox is a throwaway PostgreSQL on loopback (fsync on, as in production), the
+end-to-end latency from POST to fake bot (tests/bench/latency.py), and the time a second
+replica takes to take a receiver's lease over after the holder's SIGKILL.
 
     python -m tests.bench.postgres [--quick]     (run.py calls it too)
 
@@ -27,6 +28,7 @@ if __package__ in (None, ""):  # run as a script: make `tests` and `app` importa
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.bench.ingest import Plan, Sequence, sweep
+from tests.bench.latency import end_to_end
 from tests.bench.payloads import Payload
 from tests.bench.services import LOG_LEVEL, fake_bots, three_receivers_config
 from tests.support.launcher import Processes, Service, start_alertbridge, wait_until
@@ -34,6 +36,9 @@ from tests.support.postgres import PostgresError, find_bindir, running_postgres
 
 TAKEOVER_TIMEOUT_SECONDS = 90.0
 RECEIVER = "bench-dingtalk"
+LATENCY = (5.0, 100)  # notifications per second, how many (tests/bench/latency.py)
+# Between phases: nothing queued, remembered or leased from the one before.
+AFRESH = "TRUNCATE ab_messages, ab_seen, ab_folds, ab_leases, ab_sends"
 
 
 def unavailable() -> str | None:
@@ -98,8 +103,15 @@ def takeover_seconds(tmp: Path, config: Path, payload: Payload) -> dict[str, Any
     return {"takeover_s": takeover, "holder_killed": "SIGKILL", "notifications_meanwhile": seq}
 
 
-def postgres_figures(tmp: Path, config: Path, payload: Payload, plan: Plan) -> dict[str, Any]:
-    """The PostgreSQL backend's ingest sweep and takeover, or why they were skipped."""
+def postgres_figures(
+    tmp: Path,
+    config: Path,
+    payload: Payload,
+    plan: Plan,
+    latency: tuple[float, int] = LATENCY,
+) -> dict[str, Any]:
+    """The PostgreSQL backend's ingest sweep, end-to-end latency (`latency`: notifications per
+    second and how many) and takeover, or why they were skipped."""
     reason = unavailable()
     if reason:
         return {"skipped": reason}
@@ -115,13 +127,19 @@ def postgres_figures(tmp: Path, config: Path, payload: Payload, plan: Plan) -> d
                     log_level=LOG_LEVEL,
                 )
                 ours = sweep(service, payload, plan, Sequence())
-            server.psql(
-                "TRUNCATE ab_messages, ab_seen, ab_folds, ab_leases, ab_sends"
-            )  # start afresh
+            server.psql(AFRESH)
+            rate, count = latency
+            end_to_end_ms = end_to_end(tmp, payload, rate, count, outbox={"url": server.dsn})
+            server.psql(AFRESH)
             takeover = takeover_seconds(tmp, pg_config, payload)
     except PostgresError as exc:
         return {"skipped": f"PostgreSQL failed to start: {exc}"}
-    return {"ingest": {payload.name: ours}, "takeover": takeover, "fsync": True}
+    return {
+        "ingest": {payload.name: ours},
+        "latency": end_to_end_ms,
+        "takeover": takeover,
+        "fsync": True,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,12 +149,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="the PostgreSQL backend's benchmark figures")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
-    plan = MODES["quick" if args.quick else "normal"].plan
+    mode = MODES["quick" if args.quick else "normal"]
     with tempfile.TemporaryDirectory(prefix="ab-pg-", dir="/tmp") as name:
         tmp = Path(name)
         with fake_bots() as (_, bots_url):
             config = three_receivers_config(tmp / "alertbridge.yml", bots_url)
-            results = postgres_figures(tmp, config, alertmanager_payload(20), plan)
+            payload = alertmanager_payload(20)
+            results = postgres_figures(tmp, config, payload, mode.plan, mode.latency)
     print(json.dumps(results, indent=1))
     return 0
 

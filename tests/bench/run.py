@@ -1,4 +1,4 @@
-"""Issue 5's benchmark: alertbridge against the floor this machine allows.
+"""Issue 17's benchmark: alertbridge against the floor this machine allows.
 
     python tests/bench/run.py [--quick] [--out FILE] [--no-storm]
 
@@ -9,8 +9,10 @@ Phases (every process on 127.0.0.1; every loop bounded in count and time):
   `alertmanager serve` (three receivers, one per platform, fake bots with their limits lifted)
   and to the floor (tests/bench/floor.py), closed loop at several concurrency levels and open loop
   at fixed rates, from a load generator process of its own (tests/bench/loadgen.py);
-- postgres: the 20-alert sweep on a PostgreSQL outbox, and a lease takeover
-  (tests/bench/postgres.py);
+- latency: seconds from the POST of a 20-alert notification to each fake bot receiving its card,
+  rate limits lifted on both sides (tests/bench/latency.py);
+- postgres: the 20-alert sweep on a PostgreSQL outbox, the same end-to-end latency, and a lease
+  takeover (tests/bench/postgres.py);
 - resources: RSS at idle and after 10,000 notifications;
 - delivery: messages per second delivered with alertbridge's own rate limiter lifted
   (tests/bench/delivery.py), and issue 3's storm, by tests/bench/storm.py.
@@ -43,6 +45,7 @@ if __package__ in (None, ""):  # run as a script: make `tests` and `app` importa
 
 from tests.bench import delivery, postgres, report
 from tests.bench.ingest import Plan, Sequence, drive, spec_for, sweep
+from tests.bench.latency import end_to_end
 from tests.bench.payloads import (
     Payload,
     alertmanager_payload,
@@ -75,6 +78,7 @@ class Mode:
     resource_notifications: int
     capacity_notifications: int
     storm: bool
+    latency: tuple[float, int]  # end-to-end: notifications per second, how many
 
 
 MODES = {
@@ -92,6 +96,7 @@ MODES = {
         resource_notifications=10_000,
         capacity_notifications=2_000,
         storm=True,
+        latency=(5.0, 200),
     ),
     "quick": Mode(
         "quick",
@@ -109,6 +114,7 @@ MODES = {
         resource_notifications=300,
         capacity_notifications=150,
         storm=False,
+        latency=(5.0, 30),
     ),
 }
 
@@ -261,9 +267,12 @@ def run(mode: Mode, with_storm: bool) -> dict[str, Any]:
             results["ingest"] = ingest(tmp, config, payloads, mode.plan)
             headline_payloads = [p for p in payloads if p.name == report.HEADLINE_PAYLOAD]
             if headline_payloads:
-                log("postgres: the same ingest, and a takeover")
+                log("latency: POST to fake bot, rate limits lifted")
+                rate, count = mode.latency
+                results["latency"] = end_to_end(tmp, headline_payloads[0], rate, count)
+                log("postgres: the same ingest, the same latency, and a takeover")
                 results["postgres"] = postgres.postgres_figures(
-                    tmp, config, headline_payloads[0], mode.plan
+                    tmp, config, headline_payloads[0], mode.plan, mode.latency
                 )
             log(f"resources: {mode.resource_notifications} notifications")
             results["resources"] = resources(tmp, config, mode.resource_notifications)
@@ -292,7 +301,7 @@ def run(mode: Mode, with_storm: bool) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="alertbridge benchmark (issue 5)")
+    parser = argparse.ArgumentParser(description="alertbridge benchmark (issue 17)")
     parser.add_argument("--quick", action="store_true", help="reduced run, under a minute")
     parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
     parser.add_argument("--no-storm", action="store_true", help="skip the 3-minute storm")

@@ -1,5 +1,6 @@
 """The benchmark's plumbing (tests/bench/run.py), with a handful of requests: the load generator
-against the floor and against a real `alertbridge serve`, and the in-process render count. The
+against the floor and against a real `alertbridge serve`, the end-to-end latency on both outbox
+backends, and the in-process render count. The
 figures themselves are the benchmark's business, not this test's."""
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.bench.ingest import Plan, Sequence, drive, spec_for, sweep
+from tests.bench.latency import end_to_end
 from tests.bench.payloads import alertmanager_payload, kube_eventer_payload
 from tests.bench.rendering import render_bench
-from tests.bench.report import table
+from tests.bench.report import latency_lines, table
 from tests.bench.services import (
     fake_bots,
     serving_alertbridge,
@@ -61,6 +63,17 @@ def test_alertbridge_sweep_measures_every_level_with_unique_bodies(tmp_path: Pat
     assert result["peak_rps"] == closed["throughput_rps"]
 
 
+def test_end_to_end_latency_matches_every_card_to_its_notification(tmp_path: Path) -> None:
+    figures = end_to_end(tmp_path, alertmanager_payload(20), rate=20.0, count=8)
+    assert (figures["notifications"], figures["refused"]) == (8, 0)
+    assert figures["cards_received"] == figures["cards_expected"] == 24
+    latency = figures["latency_ms"]
+    assert 0 < latency["p50"] <= latency["p99"] <= latency["max"] < 60_000
+    assert set(figures["per_platform_ms"]) == {"feishu", "dingtalk", "wecom"}
+    lines = latency_lines({"latency": figures})
+    assert lines[3].split()[:3] == ["SQLite", "20", "24/24"]
+
+
 def test_render_counts_messages_per_platform_and_the_table_lines_up() -> None:
     results = render_bench([alertmanager_payload(1)], seconds=0.05)
     assert [r["platform"] for r in results] == ["feishu", "dingtalk", "wecom"]
@@ -78,8 +91,10 @@ def test_postgres_figures_measure_ingest_and_a_takeover(tmp_path: Path) -> None:
     payload = alertmanager_payload(20)
     with fake_bots() as (_, url):
         config = three_receivers_config(tmp_path / "alertbridge.yml", url)
-        figures = postgres_figures(tmp_path, config, payload, TINY)
+        figures = postgres_figures(tmp_path, config, payload, TINY, latency=(20.0, 5))
     sweep_result = figures["ingest"][payload.name]
+    assert figures["latency"]["cards_received"] == figures["latency"]["cards_expected"] == 15
+    assert figures["latency"]["latency_ms"]["p99"] > 0
     assert sweep_result["closed"][0]["statuses"] == {"200": sweep_result["closed"][0]["ok"]}
     assert sweep_result["peak_rps"] > 0
     # The lease's TTL is 15 s: a takeover sooner would mean two holders at once, much later a

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,13 @@ from app.config.model import Receiver
 from app.delivery.ratelimit import RateLimiter
 from app.delivery.storm import StormControl
 from app.models import Notification
-from app.outbox.contract import OutboxItem
+from app.outbox.contract import Entry, OutboxItem
+from app.outbox.sqlite import SqliteOutbox
 from app.platforms import PLATFORMS as REGISTRY
 from app.platforms.sending import RateLimit
 from app.rendering.digest import DigestRenderer
 from app.rendering.renderer import Renderer
-from app.rendering.tally import Tally
+from app.rendering.tally import KEEP_GROUPS, Tally
 from tests.fakes.chatbots import FakeBots
 from tests.support.app import running_app
 from tests.support.bots import TOKENS, card_text, fake_bots
@@ -91,6 +93,35 @@ def test_tally_counts_every_alert_and_keeps_the_most_severe_groups() -> None:
     assert tally.names() == [("Fire", 1, 0), ("Smoke", 1, 0), ("Noise", 30, 0), ("Old", 0, 1)]
     assert tally.groups()[0] == loud
     assert done not in tally.groups()
+
+
+async def test_a_digest_counted_from_summaries_equals_one_of_messages_read_whole() -> None:
+    """The outbox's summaries stand for the queued notifications: same totals, same names, the
+    same groups shown (read whole), the oldest message at its head."""
+    outbox = SqliteOutbox(":memory:")
+    storm = storm_of(60, alerts_each=7, names=13)
+    storm[5] = replace(storm[5], truncated_alerts=4)
+    await outbox.enqueue({"r": [Entry(None, about) for about in storm]})
+    tallies: list[Tally] = []
+
+    async def keep(tally: Tally) -> dict[str, Any]:
+        tallies.append(tally)
+        return {"digest": True}
+
+    message, counted = await StormControl(60.0, keep).digest(outbox, "r", 50)
+    whole = Tally()
+    for queued in await outbox.items("pending", "r", limit=50):
+        whole.add(queued)
+    assert message == {"digest": True}
+    assert tallies == [counted]
+    assert (counted.ids, counted.alerts, counted.truncated) == (whole.ids, 350, 4)
+    assert (counted.by_status, counted.by_severity) == (whole.by_status, whole.by_severity)
+    assert counted.names() == whole.names()
+    assert counted.groups() == whole.groups()
+    assert len(counted.groups()) == KEEP_GROUPS
+    assert counted.head == whole.head
+    assert (counted.first_at, counted.last_at) == (whole.first_at, whole.last_at)
+    await outbox.close()
 
 
 def digest_text(message: dict[str, Any]) -> str:

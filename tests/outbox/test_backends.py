@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -113,6 +114,25 @@ async def test_update_in_place_keeps_the_place_under_a_new_id(make: Make) -> Non
     await outbox.enqueue({"a": [entry({"text": "v3"}, fold_key="k")]}, fold=fold)
     assert len(seen) == 1
     assert seen[0] is not None  # the ack remembered when the event went out
+
+
+async def test_each_receiver_stores_its_own_fold_of_one_event(make: Make) -> None:
+    """The fold builds a new notification per receiver, each freed once stored: encoding once
+    per request must not hand one receiver's event (its count) to the next through a reused
+    id()."""
+    outbox = await make()
+
+    def fold(receiver: str, new: Entry, queued: OutboxItem | None, sent: float | None) -> Entry:
+        count = {"a": 3, "b": 7}[receiver]
+        merged = replace(new.notification.alerts[0], count=count)
+        return replace(new, notification=new.notification.with_alerts([merged]))
+
+    for _ in range(20):
+        batch = {name: [entry({"text": name}, fold_key="ev")] for name in ("a", "b")}
+        await outbox.enqueue(batch, fold=fold)
+    for name, count in (("a", 3), ("b", 7)):
+        stored = {i.notification.alerts[0].count for i in await listed(outbox, name)}
+        assert stored == {count}
 
 
 async def test_the_fold_policy_sees_the_queued_message_and_replaces_it(make: Make) -> None:
@@ -293,3 +313,35 @@ async def test_a_newer_schema_is_refused_with_a_clear_message(
     postgres_server.psql(f"INSERT INTO {schema}.ab_schema_version VALUES ({SCHEMA_VERSION + 1})")
     with pytest.raises(PgSchemaError, match="newer alertbridge"):
         await prepare_database(pg_url)
+
+
+async def test_a_database_of_migration_1_keeps_its_messages_and_summarises_them(
+    pg_url: str,
+) -> None:
+    """Migration 2 adds the summary column; rows queued before it are summarised when read."""
+    import psycopg
+
+    from app.models import Summary
+    from app.outbox.pg_schema import MIGRATIONS
+    from app.outbox.postgres import PostgresOutbox
+    from app.outbox.schema import Blobs
+
+    old = notification(alert("Old", "critical"), alert("Older", "info", "resolved"))
+    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+        await conn.execute(MIGRATIONS[0])
+        await conn.execute("CREATE TABLE ab_schema_version (version int NOT NULL)")
+        await conn.execute("INSERT INTO ab_schema_version VALUES (1)")
+        await conn.execute(
+            "INSERT INTO ab_messages (id, receiver, notification, created_at)"
+            " VALUES ('old', 'a', %s, 1.0)",
+            (Blobs().of(old).blob,),
+        )
+    outbox = PostgresOutbox(pg_url)
+    await outbox.open()
+    try:
+        await outbox.enqueue({"a": [entry({"text": "new"})]})
+        summaries = [(q.id, q.summary) async for q in outbox.summaries("a", 10)]
+        assert summaries[0] == ("old", Summary.of(old))
+        assert summaries[1][1] == Summary.of(notification())
+    finally:
+        await outbox.close()

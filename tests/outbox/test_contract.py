@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app.models import notification_to_json
+from app.models import Summary, notification_to_json
 from app.outbox.admin import OutboxAdmin
 from app.outbox.contract import OutboxFull
 from app.outbox.schema import SCHEMA_VERSION, OutboxVersionError
@@ -155,7 +155,7 @@ async def test_a_file_of_the_previous_schema_keeps_its_queue_order(tmp_path: Pat
         PRAGMA user_version=1;
         """
     )
-    about = notification_to_json(notification())
+    about = notification_to_json(notification()).decode()  # version 1 stored text
     for text in ("old 1", "old 2"):
         old.execute(
             "INSERT INTO messages (id, receiver, message, notification, created_at)"
@@ -170,6 +170,9 @@ async def test_a_file_of_the_previous_schema_keeps_its_queue_order(tmp_path: Pat
 
     assert await texts(outbox, "a") == ["old 1", "old 2", "new"]
     assert outbox.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    # Rows queued before summaries existed are summarised from their notification when read.
+    summaries = [q.summary async for q in outbox.summaries("a", 10)]
+    assert summaries == [Summary.of(notification())] * 3
     await outbox.close()
 
 
