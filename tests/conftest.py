@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,20 +32,18 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
 
 
-@pytest.fixture(autouse=True)
-def close_the_outboxes_a_test_left_open(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Closes, at the end of each test, every SQLite outbox it opened and left open (the
-    in-memory ones of test harnesses, mostly). Python 3.13 warns about a connection that is
-    garbage-collected unclosed, and `filterwarnings = error` then fails whichever later test
-    the collector happens to run in."""
-    opened: list[SqliteOutbox] = []
+@pytest.fixture(autouse=True, scope="session")
+def outboxes_close_their_database_when_collected() -> Iterator[None]:
+    """Test harnesses open in-memory SQLite outboxes and drop them without `close()` (some
+    outlive a test: module-scoped services). Python 3.13 warns about a connection collected
+    unclosed, and `filterwarnings = error` then fails whichever test the collector runs in; so
+    each outbox closes its connection when it is collected itself."""
     init = SqliteOutbox.__init__
 
-    def recording_init(self: SqliteOutbox, *args: Any, **kwargs: Any) -> None:
+    def init_closing_when_collected(self: SqliteOutbox, *args: Any, **kwargs: Any) -> None:
         init(self, *args, **kwargs)
-        opened.append(self)
+        weakref.finalize(self, self.db.close)  # holds the connection, not the outbox
 
-    monkeypatch.setattr(SqliteOutbox, "__init__", recording_init)
-    yield
-    for outbox in opened:
-        asyncio.run(outbox.close())  # closing twice is harmless: the test may have closed it
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SqliteOutbox, "__init__", init_closing_when_collected)
+        yield

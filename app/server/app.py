@@ -57,8 +57,6 @@ def create_app(
     """`transport` lets tests route the senders to an in-process fake bot server. Without a
     `bridge`, the outbox lives in memory (the service passes one over its --data-dir file).
     With a `reloader`, SIGHUP and changed files replace `app.state.bridge` (app/reload.py)."""
-    # An outbox this app opened is this app's to close; one passed in belongs to the caller.
-    owns_outbox = bridge is None
     bridge = bridge or Bridge(config, config_source=config_source)
 
     @asynccontextmanager
@@ -76,8 +74,6 @@ def create_app(
                     await reloader.stop()
                 current: Bridge = app.state.bridge  # a reload may have replaced the first one
                 await current.stop()
-                if owns_outbox:  # shared by every reloaded bridge, so closed once, here
-                    await current.outbox.close()
 
     # The schema lists every inbound route, secret path prefix and all: it and the docs pages
     # live behind that prefix too.

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -239,10 +240,8 @@ async def test_outbox_lists_retries_and_purges_dead_letters(
     assert other not in out
     assert main(["outbox", "retry", *data, "--receiver", "ops"]) == 0
     assert "1 dead letter(s) queued again" in capsys.readouterr().out
-    assert [i.id for i in OutboxAdmin(outbox_path(tmp_path)).items("pending", "ops")] == [
-        pending,
-        dead,
-    ]
+    with closing(OutboxAdmin(outbox_path(tmp_path))) as admin:
+        assert [i.id for i in admin.items("pending", "ops")] == [pending, dead]
     assert main(["outbox", "purge", *data, "--dead"]) == 0
     assert "1 dead message(s) deleted" in capsys.readouterr().out
     assert await store.dead_count("db") == 0

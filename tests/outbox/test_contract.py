@@ -7,6 +7,7 @@ import asyncio
 import json
 import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,8 @@ async def test_everything_unacknowledged_survives_reopening_the_file(tmp_path: P
     assert [i.id for i in pending] == ids[1:3]  # the same ids: a resend is recognisable
     assert (pending[0].attempts, pending[0].not_before) == (1, 123.0)
     assert pending[0].notification == about
-    assert [i.id for i in OutboxAdmin(path).items("dead", "a")] == ids[3:]
+    with closing(OutboxAdmin(path)) as admin:
+        assert [i.id for i in admin.items("dead", "a")] == ids[3:]
 
 
 async def test_dead_letters_can_be_listed_retried_and_purged(tmp_path: Path) -> None:
@@ -68,6 +70,7 @@ async def test_dead_letters_can_be_listed_retried_and_purged(tmp_path: Path) -> 
     assert admin.purge("dead") == 1
     assert admin.purge("pending", "a", ids=[ids[1]]) == 1
     assert [i.id for i in admin.items("pending")] == [ids[0]]
+    admin.close()
     await outbox.close()
 
 
@@ -82,6 +85,7 @@ async def test_worker_wakes_for_a_message_queued_by_another_process(tmp_path: Pa
     cli.retry_dead(now=time.time())
     item = await asyncio.wait_for(waiting, POLL_SECONDS * 3)
     assert item.id == dead
+    cli.close()
     await service.close()
 
 
@@ -96,6 +100,7 @@ async def test_a_cli_holding_the_lock_too_long_is_outbox_full_not_a_crash(tmp_pa
             await outbox.enqueue({"a": [entry({})]})
     finally:
         other.execute("ROLLBACK")
+        other.close()
     assert await outbox.enqueue({"a": [entry({})]}) is not None
     await outbox.close()
 
@@ -183,7 +188,8 @@ def test_a_file_of_a_newer_schema_is_refused_not_rewritten(tmp_path: Path) -> No
     newer.close()
     with pytest.raises(OutboxVersionError, match="newer alertbridge"):
         SqliteOutbox(path)
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
 
 
 async def test_the_console_lists_retries_and_purges_through_the_service_connection() -> None:
