@@ -92,7 +92,8 @@ class AlertmanagerAlert(_Model):
 class AlertmanagerPayload(_Model):
     version: str | None = None
     group_key: str = Field(default="", alias="groupKey")
-    truncated_alerts: int = Field(default=0, alias="truncatedAlerts", ge=0)
+    # Alertmanager's is a Go uint64; the bound keeps it within what the outbox's encoder takes.
+    truncated_alerts: int = Field(default=0, alias="truncatedAlerts", ge=0, le=2**63 - 1)
     status: Literal["firing", "resolved"] | None = None
     receiver: str = ""
     group_labels: OptionalLabels = Field(default={}, alias="groupLabels")

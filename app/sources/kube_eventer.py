@@ -63,6 +63,9 @@ _TIME = re.compile(
 )
 _GO_ZERO_YEAR = 1  # Go's zero time.Time, 0001-01-01 00:00:00 UTC: "never"
 _MAX_COUNT_DIGITS = 18
+# Kubernetes counts events in an int32; a larger number is kept as this, so that a hostile body
+# cannot hand the outbox an integer its JSON encoder refuses (orjson: 64 bits at most).
+_MAX_COUNT = 2**31 - 1
 
 # A JSON string literal, a backslash taking the next character whatever it is.
 _STRING = re.compile(r'"((?:[^"\\]|\\.)*)"', re.DOTALL)
@@ -218,6 +221,10 @@ def _count(event: dict[str, Any]) -> int:
 
 
 def _as_count(value: Any) -> int:
+    return min(_any_count(value), _MAX_COUNT)
+
+
+def _any_count(value: Any) -> int:
     if isinstance(value, bool):
         return 0
     if isinstance(value, int):

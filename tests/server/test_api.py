@@ -113,6 +113,22 @@ async def test_a_lone_surrogate_escape_is_refused_or_replaced_never_a_500(
     assert "lone \ufffd here" in bots.received[0].body["markdown"]["text"]
 
 
+async def test_integers_beyond_64_bits_are_refused_or_bounded_never_a_500(
+    service: MakeService,
+) -> None:
+    client, bots = await service()
+    firing = {**json.loads(FIRING), "truncatedAlerts": 2**70}
+    await expect_error(
+        await client.post("/alertmanager/dingtalk-ops", content=json.dumps(firing).encode()),
+        422,
+        "truncatedAlerts: Input should be less than",
+    )
+    event = {"reason": "BackOff", "message": "m", "type": "Warning", "count": 10**30}
+    response = await client.post("/kube-eventer/dingtalk-ops", content=json.dumps(event))
+    assert response.status_code == 200, response.text  # the event kept, its count bounded
+    await bots.wait_for(lambda: len(bots.received) == 1, timeout=5)
+
+
 async def expect_error(response: httpx.Response, status: int, fragment: str) -> None:
     assert response.status_code == status, response.text
     assert fragment in response.json()["error"]

@@ -184,6 +184,7 @@ def _with_alert(**fields: Any) -> dict[str, Any]:
         (minimal(commonLabels={"a": 1}), "commonLabels.a: Input should be a valid string"),
         (minimal(status="pending"), "status: Input should be 'firing' or 'resolved'"),
         (minimal(truncatedAlerts=-1), "truncatedAlerts: Input should be greater than"),
+        (minimal(truncatedAlerts=2**70), "truncatedAlerts: Input should be less than"),
         ([minimal()], "body: Input should be a valid dictionary"),
     ],
     ids=[
@@ -201,6 +202,7 @@ def _with_alert(**fields: Any) -> dict[str, Any]:
         "common-label-number",
         "group-status-pending",
         "negative-truncated",
+        "truncated-beyond-64-bits",
         "list-body",
     ],
 )
