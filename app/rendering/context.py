@@ -18,12 +18,12 @@ from app.rendering.rollup import LazyViews, RollupRow, RowView, rollup
 from app.rendering.style import (
     DEFAULT_SETTINGS,
     CardSettings,
-    badge,
-    card_title,
+    badge_of,
     hidden_labels,
     key_values,
     level,
     title_parts,
+    title_text,
     worst_level,
 )
 from app.rendering.times import elapsed, local_time
@@ -47,6 +47,8 @@ DETAIL_LEVELS = ((3, 24, True), (1, 12, True), (0, 6, False), (0, 3, False))
 # While shrinking a too-big alert, a URL longer than this many times the value limit is dropped.
 URL_TO_VALUE_RATIO = 4
 NO_LINK = Trusted("")
+# (button text, URL) pairs, in the order the buttons go.
+Links = list[tuple[str, Trusted]]
 # The pages Grafana links an alert to (Alert.links), in the order their buttons go.
 GRAFANA_LINKS = ("dashboard", "panel", "image", "silence")
 
@@ -161,18 +163,42 @@ def _limit(opts: CardOptions, default: int) -> int:
     return default if chars is None else min(chars, default)
 
 
-def _pairs(values: dict[str, str], limit: int | None) -> list[tuple[str, str]]:
+def _pairs(values: dict[str, str], limit: int) -> list[tuple[str, str]]:
     return _clipped(sorted(values.items()), limit)
 
 
-def _clipped(pairs: list[tuple[str, str]], limit: int | None) -> list[tuple[str, str]]:
+def _text(value: str, limit: int) -> str:
+    """clip(one_line(value), limit): most values are short and one line, and pass as they are."""
+    if len(value) <= limit and value.isprintable():
+        return value
+    return clip(one_line(value), limit)
+
+
+def _clipped(pairs: list[tuple[str, str]], limit: int) -> list[tuple[str, str]]:
     """Label and annotation pairs on one line each, clipped."""
-    return [(clip(one_line(k), limit), clip(one_line(v), limit)) for k, v in pairs]
+    return [(_text(k, limit), _text(v, limit)) for k, v in pairs]
 
 
 def _link(safe: Trusted, limit: int | None) -> Trusted:
     too_long = limit is not None and len(safe) > limit * URL_TO_VALUE_RATIO
     return Trusted("") if too_long else safe
+
+
+def _buttons(
+    prometheus: Trusted,
+    notes: dict[str, str],
+    limit: int | None,
+    t: dict[str, str],
+    settings: CardSettings,
+) -> Links:
+    """The Prometheus graph and the link annotations, without duplicates."""
+    buttons = [(t["prometheus"], prometheus)] if prometheus else []
+    for name in settings.link_annotations:
+        raw = notes.get(name)
+        url = _link(safe_url(raw), limit) if raw else NO_URL
+        if url and all(url != u for _, u in buttons):
+            buttons.append((t[links.link_name(name)], url))
+    return buttons
 
 
 def alert_view(alert: Alert, kind: str, skip: set[str], opts: CardOptions) -> AlertView:
@@ -183,18 +209,16 @@ def alert_view(alert: Alert, kind: str, skip: set[str], opts: CardOptions) -> Al
     shown = SHOWN_EVENT_LABELS if kind == "event" else SHOWN_ALERT_LABELS
     keys = key_values(alert.labels, settings.key_labels)
     hidden = shown | skip | opts.hidden | hidden_labels(alert, settings) | {k for k, _ in keys}
-    link_names = settings.link_annotations
-    leading = frozenset(LEADING_ANNOTATIONS + link_names) | opts.hidden
+    leading = frozenset(LEADING_ANNOTATIONS + settings.link_annotations) | opts.hidden
     notes = alert.annotations
-    labels = sorted(alert.labels.items())  # sorted once for all labels and those not shown
+    # Sorted and clipped once, for all of them and for those not shown elsewhere.
+    labels = sorted(alert.labels.items())
+    label_texts = _clipped(labels, label_chars)
     annotations = sorted(notes.items())
+    annotation_texts = _clipped(annotations, text_chars)
     spent = elapsed(alert, opts.now)
     prometheus = _link(links.prometheus_link(alert.generator_url, settings.prometheus_url), limit)
-    buttons = [(t["prometheus"], prometheus)] if prometheus else []
-    for name in link_names:
-        url = _link(safe_url(notes.get(name, "")), limit)
-        if url and all(url != u for _, u in buttons):
-            buttons.append((t[links.link_name(name)], url))
+    buttons = _buttons(prometheus, notes, limit, t, settings)
     # Grafana's own pages of the alert (app/sources/grafana.py): its silence page stands in
     # for Alertmanager's, whose silences would not reach a Grafana-managed alert.
     for name in GRAFANA_LINKS:
@@ -211,17 +235,21 @@ def alert_view(alert: Alert, kind: str, skip: set[str], opts: CardOptions) -> Al
             silence = _link(form, limit)
         if silence:
             buttons.append((t["silence"], silence))
+    key_texts = _clipped(keys, label_chars)
+    alert_level = level(alert, settings)
     return AlertView(
         status=alert.status,
-        alertname=clip(one_line(alert.labels.get("alertname", "")), label_chars),
-        severity=clip(one_line(alert.labels.get("severity", "")), label_chars),
+        alertname=_text(alert.labels.get("alertname", ""), label_chars),
+        severity=_text(alert.labels.get("severity", ""), label_chars),
         summary=clip(notes.get("summary", ""), text_chars),
         description=clip(notes.get("description", ""), text_chars),
         message=clip(notes.get("message", ""), text_chars),
-        labels=dict(_clipped(labels, label_chars)),
-        annotations=dict(_clipped(annotations, text_chars)),
-        extra_labels=_clipped([p for p in labels if p[0] not in hidden], label_chars),
-        other_annotations=_clipped([p for p in annotations if p[0] not in leading], text_chars),
+        labels=dict(label_texts),
+        annotations=dict(annotation_texts),
+        extra_labels=[c for (k, _), c in zip(labels, label_texts, strict=True) if k not in hidden],
+        other_annotations=[
+            c for (k, _), c in zip(annotations, annotation_texts, strict=True) if k not in leading
+        ],
         starts_at=local_time(alert.starts_at, opts.zone),
         ends_at=local_time(alert.ends_at, opts.zone),
         duration=_duration_text(alert, spent, t),
@@ -230,11 +258,11 @@ def alert_view(alert: Alert, kind: str, skip: set[str], opts: CardOptions) -> Al
         runbook_url=_link(safe_url(notes.get("runbook_url", "")), limit),
         fingerprint=alert.fingerprint,
         count=alert.count,
-        value=clip(one_line(alert.value), label_chars),
-        level=level(alert, settings),
-        badge=badge(alert, settings),
-        key_labels=_clipped(keys, label_chars),
-        where="/".join(clip(v, label_chars) for _, v in keys),
+        value=_text(alert.value, label_chars),
+        level=alert_level,
+        badge=badge_of(alert.status, alert_level),
+        key_labels=key_texts,
+        where="/".join(v for _, v in key_texts),
         silence_url=silence,
         links=buttons,
     )
@@ -244,25 +272,25 @@ def row_view(alert: Alert, opts: CardOptions) -> RowView:
     settings = opts.settings
     t = catalogue(settings.language)
     label_chars, text_chars = _limit(opts, LABEL_CHARS), _limit(opts, TEXT_CHARS)
-    keys = _clipped(key_values(alert.labels, settings.key_labels), label_chars)
-    notes = alert.annotations
-    prometheus = links.prometheus_link(alert.generator_url, settings.prometheus_url)
-    buttons = [(t["prometheus"], prometheus)] if prometheus else []
-    for name in settings.link_annotations:
-        url = safe_url(notes.get(name, "")) if name in notes else NO_URL
-        if url and all(url != u for _, u in buttons):
-            buttons.append((t[links.link_name(name)], url))
+    labels = alert.labels
+    keys = [
+        (_text(k, label_chars), _text(v, label_chars))
+        for k in settings.key_labels
+        if (v := labels.get(k))
+    ]
     spent = elapsed(alert, opts.now)
+    alert_level = level(alert, settings)
+    prometheus = links.prometheus_link(alert.generator_url, settings.prometheus_url)
     return RowView(
         status=alert.status,
-        level=level(alert, settings),
-        badge=badge(alert, settings),
-        alertname=clip(one_line(alert.labels.get("alertname", "")), label_chars),
-        severity=clip(one_line(alert.labels.get("severity", "")), label_chars),
-        summary=clip(notes.get("summary", ""), text_chars),
+        level=alert_level,
+        badge=badge_of(alert.status, alert_level),
+        alertname=_text(labels.get("alertname", ""), label_chars),
+        severity=_text(labels.get("severity", ""), label_chars),
+        summary=clip(alert.annotations.get("summary", ""), text_chars),
         labels=dict(keys),
         key_labels=keys,
-        links=buttons,
+        links=_buttons(prometheus, alert.annotations, None, t, settings),
         silence_url=NO_URL,
         duration=_duration_text(alert, spent, t),
         elapsed=spent,
@@ -304,7 +332,9 @@ class CardViews:
         self._titles: dict[tuple[int, int], str] = {}
         limit = _limit(opts, LABEL_CHARS)
         t = catalogue(settings.language)
-        mark, word, _, where = title_parts(notification, notification.alerts, settings)
+        # The title of every part of this notification is made of these.
+        self._title_parts = title_parts(notification, notification.alerts, settings)
+        mark, word, _, where = self._title_parts
         # A group's silence and alert-list links match its group labels (else the common ones).
         group = notification.group_labels or notification.common_labels
         skip = opts.hidden | settings.hide_labels
@@ -362,8 +392,12 @@ class CardViews:
     def title(self, part: int, parts: int) -> str:
         key = (part, parts)
         if key not in self._titles:
-            self._titles[key] = card_title(
-                self.notification, part, parts, self.opts.max_value_chars, self.opts.settings
+            self._titles[key] = title_text(
+                self._title_parts,
+                part,
+                parts,
+                self.opts.max_value_chars,
+                self.opts.settings.language,
             )
         return self._titles[key]
 

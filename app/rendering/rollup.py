@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol, TypeVar, overload
 
 from app.models import Alert
@@ -155,6 +156,7 @@ def _row(members: list[AlertView], varying: set[str], cap: int, summaries: bool)
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
+@lru_cache(maxsize=1024)  # the alerts of a rule evaluation have fired for as long
 def _seconds(elapsed: str) -> int:
     """Back from human_duration's "1h 3m" to seconds, to find the longest-firing alert."""
     return sum(int(part[:-1]) * _UNITS.get(part[-1], 0) for part in elapsed.split() if part[:-1])

@@ -83,7 +83,12 @@ def _level_of(raw: str, severity_map: tuple[tuple[str, str], ...]) -> str:
 
 
 def badge(alert: Alert, settings: CardSettings = DEFAULT_SETTINGS) -> str:
-    return BADGES["resolved"] if alert.status == "resolved" else BADGES[level(alert, settings)]
+    return badge_of(alert.status, level(alert, settings))
+
+
+def badge_of(status: str, alert_level: str) -> str:
+    """`badge` for an alert whose level is already known."""
+    return BADGES["resolved"] if status == "resolved" else BADGES[alert_level]
 
 
 def worst_level(alerts: Sequence[Alert], settings: CardSettings = DEFAULT_SETTINGS) -> str:
@@ -164,12 +169,20 @@ def card_title(
     settings: CardSettings = DEFAULT_SETTINGS,
 ) -> str:
     """`🔴 CRITICAL · KubePodNotReady · prod-sh/payments/checkout-…`: the push line."""
-    mark, word, name, where = title_parts(notification, notification.alerts, settings)
+    parts_of_title = title_parts(notification, notification.alerts, settings)
+    return title_text(parts_of_title, part, parts, limit, settings.language)
+
+
+def title_text(
+    title: tuple[str, str, str, str], part: int, parts: int, limit: int | None, language: str
+) -> str:
+    """`card_title` from the title_parts of the whole notification, made once per render."""
+    mark, word, name, where = title
     text = f"{mark} {word} · {clip(one_line(name), limit)}"
     if where:
         text += f" · {clip(where, limit)}"
     if parts > 1:
-        text += " (" + catalogue(settings.language)["part"].format(part=part, parts=parts) + ")"
+        text += " (" + catalogue(language)["part"].format(part=part, parts=parts) + ")"
     return text
 
 
