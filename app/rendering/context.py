@@ -69,7 +69,9 @@ class CardOptions:
     detail: int = 0  # index into DETAIL_LEVELS
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: frozen dataclasses pay a call per field on every build (hundreds per card), and a
+# template cannot assign an attribute anyway; nothing changes a view once it is built.
+@dataclass(slots=True)
 class AlertView:
     """One alert (or kube-eventer event) as templates see it; every str is untrusted text."""
 
@@ -102,7 +104,9 @@ class AlertView:
     links: list[tuple[str, Trusted]]  # (button text, URL): Prometheus, runbook, dashboard …
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: frozen dataclasses pay a call per field on every build (hundreds per card), and a
+# template cannot assign an attribute anyway; nothing changes a view once it is built.
+@dataclass(slots=True)
 class MentionView:
     all: bool
     users: list[str]

@@ -44,7 +44,9 @@ class AlertView(Protocol):
     def elapsed(self) -> str: ...
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: frozen dataclasses pay a call per field on every build (hundreds per card), and a
+# template cannot assign an attribute anyway; nothing changes a view once it is built.
+@dataclass(slots=True)
 class RowView:
     """What a roll-up row needs of an alert: far less than an AlertView, so a big group's
     alerts that are not shown in full cost little."""
@@ -87,7 +89,9 @@ class LazyViews(Sequence[V]):
         return self._view(self._alerts[index])
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: frozen dataclasses pay a call per field on every build (hundreds per card), and a
+# template cannot assign an attribute anyway; nothing changes a view once it is built.
+@dataclass(slots=True)
 class RollupRow:
     """Alerts of one alertname, severity and status; every str is untrusted text."""
 

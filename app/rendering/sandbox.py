@@ -66,6 +66,18 @@ def _finalize(dialect: Dialect) -> Callable[[Any], Markup]:
     return finalize
 
 
+def _pairs_filter(finalize: Callable[[Any], Markup]) -> Callable[[Any], Markup]:
+    """`items|pairs`: `name=value · name=value`, each name and value escaped like any {{ }}.
+
+    The cards print label lists of every alert this way; a Jinja loop (the `pairs` macro) made
+    a loop context and two finalize calls per label through the template machinery."""
+
+    def pairs(items: Any) -> Markup:
+        return Markup(" · ".join([f"{finalize(name)}={finalize(value)}" for name, value in items]))
+
+    return pairs
+
+
 def _as_data(value: Any) -> str:
     """`safe`, `e` and friends: no way to print a value unescaped; it is data like any other."""
     return str(value)  # a plain str even for Markup or Trusted input
@@ -84,6 +96,10 @@ _PLAIN_DATA[LoopContext] = frozenset(
 )
 
 
+# What `obj.name` means on a dict when the dict has that attribute (`.items`, `.get`, ...).
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
 class CardSandbox(ImmutableSandboxedEnvironment):
     """The sandbox, minus its per-access checks where they cannot matter: fields of the
     renderer's views, loop counters and macros of an imported template (a card makes hundreds
@@ -94,9 +110,15 @@ class CardSandbox(ImmutableSandboxedEnvironment):
     """
 
     def getattr(self, obj: Any, attribute: str) -> Any:
-        names = _PLAIN_DATA.get(type(obj))
+        kind = type(obj)
+        names = _PLAIN_DATA.get(kind)
         if names is not None and attribute in names:
             return getattr(obj, attribute)
+        # `t.started`, `labels.pod`: Jinja tries the attribute first and, when a dict has
+        # none of that name, returns the item; the failed attribute lookup raised an exception
+        # each time. An item is what Jinja would return anyway, so the sandbox is not skipped.
+        if kind is dict and attribute not in _DICT_ATTRIBUTES and attribute in obj:
+            return obj[attribute]
         if type(obj) is TemplateModule:
             value = obj.__dict__.get(attribute)
             if type(value) is Macro:  # only public macros are exported: no "_" names
@@ -105,7 +127,11 @@ class CardSandbox(ImmutableSandboxedEnvironment):
 
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         if type(obj) is Macro:  # a template's own macro is always safe to call
-            return context.call(obj, *args, **kwargs)
+            # What Context.call does for a macro (it takes the eval context first), without
+            # working that out again on every call.
+            kwargs.pop("_loop_vars", None)
+            kwargs.pop("_block_vars", None)
+            return obj(context.eval_ctx, *args, **kwargs)
         return super().call(context, obj, *args, **kwargs)
 
 
@@ -137,16 +163,18 @@ class _CardCodeGenerator(CodeGenerator):
 def card_environment(loader: BaseLoader, platform: str) -> SandboxedEnvironment:
     """A sandbox (templates cannot reach Python internals) whose output is always escaped."""
     dialect = PLATFORMS[platform].dialect
+    finalize = _finalize(dialect)
     env = CardSandbox(
         loader=loader,
         autoescape=True,  # so that macro output is Markup and is not escaped twice
-        finalize=_finalize(dialect),
+        finalize=finalize,
         trim_blocks=True,
         lstrip_blocks=True,
         auto_reload=False,  # compiled once per process
     )
     env.code_generator_class = _CardCodeGenerator
     env.filters["plain"] = lambda value: Trusted(dialect.plain(str(value)))
+    env.filters["pairs"] = _pairs_filter(finalize)
     for name in ("safe", "e", "escape", "forceescape"):
         env.filters[name] = _as_data
     for name in ("urlize", "xmlattr"):  # they emit raw HTML as Markup
