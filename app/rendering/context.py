@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
+from itertools import chain
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -153,12 +155,13 @@ def shared_labels(notification: Notification, opts: CardOptions) -> list[tuple[s
     """Labels every alert of a multi-alert notification has: printed once, not per alert."""
     if notification.kind != "alert" or len(notification.alerts) < 2:
         return []
-    common = set(notification.alerts[0].labels.items())
+    common = notification.alerts[0].labels
     for alert in notification.alerts[1:]:
-        common &= set(alert.labels.items())
+        labels = alert.labels
+        common = {k: v for k, v in common.items() if labels.get(k) == v}
     settings = opts.settings
     skip = SHOWN_ALERT_LABELS | opts.hidden | settings.hide_labels | set(settings.key_labels)
-    return _pairs({k: v for k, v in common if k not in skip}, _limit(opts, LABEL_CHARS))
+    return _pairs({k: v for k, v in common.items() if k not in skip}, _limit(opts, LABEL_CHARS))
 
 
 def _limit(opts: CardOptions, default: int) -> int:
@@ -179,7 +182,11 @@ def _text(value: str, limit: int) -> str:
 
 
 def _clipped(pairs: list[tuple[str, str]], limit: int) -> list[tuple[str, str]]:
-    """Label and annotation pairs on one line each, clipped."""
+    """Label and annotation pairs on one line each, clipped: `pairs` itself when all of them
+    already are (the usual case, found by three C-level passes instead of a call per text)."""
+    texts = list(chain.from_iterable(pairs))
+    if "".join(texts).isprintable() and max(map(len, texts), default=0) <= limit:
+        return pairs
     return [(_text(k, limit), _text(v, limit)) for k, v in pairs]
 
 
@@ -193,16 +200,26 @@ def _buttons(
     notes: dict[str, str],
     limit: int | None,
     t: dict[str, str],
-    settings: CardSettings,
+    names: tuple[str, ...],  # cards.link_annotations
 ) -> Links:
     """The Prometheus graph and the link annotations, without duplicates."""
     buttons = [(t["prometheus"], prometheus)] if prometheus else []
-    for name in settings.link_annotations:
+    for name in names:
         raw = notes.get(name)
         url = _link(safe_url(raw), limit) if raw else NO_URL
         if url and all(url != u for _, u in buttons):
             buttons.append((t[links.link_name(name)], url))
     return buttons
+
+
+# The alerts of one rule share their links: a row's list is made once per process, not per row.
+@lru_cache(maxsize=512)
+def _row_links(
+    prometheus: Trusted, values: tuple[str | None, ...], names: tuple[str, ...], language: str
+) -> Links:
+    """A roll-up row's links (unclipped): `_buttons` of the link annotations' `values`."""
+    notes = {n: v for n, v in zip(names, values, strict=True) if v is not None}
+    return _buttons(prometheus, notes, None, catalogue(language), names)
 
 
 def alert_view(alert: Alert, kind: str, skip: set[str], opts: CardOptions) -> AlertView:
@@ -222,7 +239,7 @@ def alert_view(alert: Alert, kind: str, skip: set[str], opts: CardOptions) -> Al
     annotation_texts = _clipped(annotations, text_chars)
     spent = elapsed(alert, opts.now)
     prometheus = _link(links.prometheus_link(alert.generator_url, settings.prometheus_url), limit)
-    buttons = _buttons(prometheus, notes, limit, t, settings)
+    buttons = _buttons(prometheus, notes, limit, t, settings.link_annotations)
     # Grafana's own pages of the alert (app/sources/grafana.py): its silence page stands in
     # for Alertmanager's, whose silences would not reach a Grafana-managed alert.
     for name in GRAFANA_LINKS:
@@ -277,14 +294,11 @@ def row_view(alert: Alert, opts: CardOptions) -> RowView:
     t = catalogue(settings.language)
     label_chars, text_chars = _limit(opts, LABEL_CHARS), _limit(opts, TEXT_CHARS)
     labels = alert.labels
-    keys = [
-        (_text(k, label_chars), _text(v, label_chars))
-        for k in settings.key_labels
-        if (v := labels.get(k))
-    ]
+    keys = _clipped([(k, v) for k in settings.key_labels if (v := labels.get(k))], label_chars)
     spent = elapsed(alert, opts.now)
     alert_level = level(alert, settings)
     prometheus = links.prometheus_link(alert.generator_url, settings.prometheus_url)
+    notes, names = alert.annotations, settings.link_annotations
     return RowView(
         status=alert.status,
         level=alert_level,
@@ -294,7 +308,7 @@ def row_view(alert: Alert, opts: CardOptions) -> RowView:
         summary=clip(alert.annotations.get("summary", ""), text_chars),
         labels=dict(keys),
         key_labels=keys,
-        links=_buttons(prometheus, alert.annotations, None, t, settings),
+        links=_row_links(prometheus, tuple(map(notes.get, names)), names, settings.language),
         silence_url=NO_URL,
         duration=_duration_text(alert, spent, t),
         elapsed=spent,

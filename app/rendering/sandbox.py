@@ -66,16 +66,29 @@ def _finalize(dialect: Dialect) -> Callable[[Any], Markup]:
     return finalize
 
 
-def _pairs_filter(finalize: Callable[[Any], Markup]) -> Callable[[Any], Markup]:
-    """`items|pairs`: `name=value · name=value`, each name and value escaped like any {{ }}.
+# Filters for the lists every card prints (labels, objects, links): one Python join instead of
+# a Jinja loop with its loop context and a template round trip per item. Each item is escaped
+# by `finalize`, exactly as {{ item }} would be, so the bytes are those of the loop they replace.
+Finalize = Callable[[Any], Markup]
 
-    The cards print label lists of every alert this way; a Jinja loop (the `pairs` macro) made
-    a loop context and two finalize calls per label through the template machinery."""
 
+def _list_filters(finalize: Finalize) -> dict[str, Callable[..., Markup]]:
     def pairs(items: Any) -> Markup:
+        """`name=value · name=value`."""
         return Markup(" · ".join([f"{finalize(name)}={finalize(value)}" for name, value in items]))
 
-    return pairs
+    def joined(items: Any, separator: Any = "") -> Markup:
+        """The items, escaped, between separators escaped too (a separator is data as well)."""
+        # str.join: Markup.join would run markupsafe's escape over items finalize made.
+        return Markup(str.join(finalize(separator), [finalize(item) for item in items]))
+
+    def markdown_links(items: Any) -> Markup:
+        """`[label](url) · [label](url)` of the (label, url) pairs that have a URL."""
+        return Markup(
+            " · ".join([f"[{finalize(label)}]({finalize(url)})" for label, url in items if url])
+        )
+
+    return {"pairs": pairs, "joined": joined, "markdown_links": markdown_links}
 
 
 def _as_data(value: Any) -> str:
@@ -174,7 +187,7 @@ def card_environment(loader: BaseLoader, platform: str) -> SandboxedEnvironment:
     )
     env.code_generator_class = _CardCodeGenerator
     env.filters["plain"] = lambda value: Trusted(dialect.plain(str(value)))
-    env.filters["pairs"] = _pairs_filter(finalize)
+    env.filters.update(_list_filters(finalize))
     for name in ("safe", "e", "escape", "forceescape"):
         env.filters[name] = _as_data
     for name in ("urlize", "xmlattr"):  # they emit raw HTML as Markup
