@@ -18,7 +18,7 @@ import app
 from app.config.model import Receiver
 from app.models import Alert, MentionSet, Message, Notification, Rendered
 from app.platforms import PLATFORMS
-from app.rendering.context import DETAIL_LEVELS, CardOptions, CardPart, CardViews
+from app.rendering.context import DETAIL_LEVELS, CardPart, CardViews
 from app.rendering.fallback import fallback_message
 from app.rendering.links import alertmanager_base
 from app.rendering.mentions import dynamic_mentions, static_mentions
@@ -33,6 +33,7 @@ from app.rendering.style import (
     card_title,
     worst_level,
 )
+from app.rendering.views import CardOptions
 from app.text import Trusted, clean_text, clip, safe_url
 
 log = logging.getLogger("alertbridge.render")
@@ -175,7 +176,8 @@ class _Job:
         self.report = report
         self.receiver = receiver
         language = receiver.language or renderer.settings.language
-        self.settings = replace(renderer.settings, language=language)
+        same = language == renderer.settings.language  # keep the renderer's: caches key on it
+        self.settings = renderer.settings if same else replace(renderer.settings, language=language)
         # Most severe first (stable): the first part, and the alerts shown in full, are those.
         if notification.kind == "alert":
             ordered = sorted(notification.alerts, key=alert_order(self.settings))

@@ -124,23 +124,27 @@ def rollup(views: Sequence[AlertView], objects: int, summaries: bool) -> list[Ro
 
 def _varying(views: Sequence[AlertView]) -> set[str]:
     """The key labels whose values differ across the card (those the title does not name)."""
-    first = views[0]
     names = {name for view in views for name, _ in view.key_labels}
-    return {n for n in names if any(v.labels.get(n) != first.labels.get(n) for v in views[1:])}
+    return {n for n in names if len({v.labels.get(n) for v in views}) > 1}
 
 
 def _row(members: list[AlertView], varying: set[str], cap: int, summaries: bool) -> RollupRow:
     first = members[0]
     found = dict.fromkeys(
-        "/".join(value for name, value in view.key_labels if name in varying) for view in members
+        [
+            "/".join([value for name, value in view.key_labels if name in varying])
+            for view in members
+        ]
     )
     found.pop("", None)
     listed = list(found)
     summary = first.summary if all(v.summary == first.summary for v in members) else ""
+    # Alerts of one rule usually share the very list of links (context._row_links).
+    others = [v.links for v in members[1:] if v.links is not first.links]
     shared = [
         (label, url)
         for label, url in first.links
-        if url != first.silence_url and all((label, url) in v.links for v in members[1:])
+        if url != first.silence_url and all((label, url) in links for links in others)
     ]
     return RollupRow(
         status=first.status,

@@ -21,8 +21,9 @@ from markupsafe import Markup
 from app.models import Message
 from app.platforms import PLATFORMS
 from app.platforms.base import Dialect
-from app.rendering.context import AlertView, MentionView
+from app.rendering.context import MentionView
 from app.rendering.rollup import RollupRow, RowView
+from app.rendering.views import AlertView
 from app.text import Trusted, json_string_body
 
 
@@ -58,6 +59,8 @@ def _finalize(dialect: Dialect) -> Callable[[Any], Markup]:
             return cached(value) if len(value) <= ESCAPE_CACHE_MAX_CHARS else escaped(value)
         if isinstance(value, Markup):
             return value
+        if type(value) is int:  # counts: the same few numbers, escaped as their text would be
+            return cached(str(value))
         text = "" if value is None else str(value)
         if not isinstance(value, Trusted):
             text = dialect.markdown(text)

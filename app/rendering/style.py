@@ -92,7 +92,9 @@ def badge_of(status: str, alert_level: str) -> str:
 
 
 def worst_level(alerts: Sequence[Alert], settings: CardSettings = DEFAULT_SETTINGS) -> str:
-    return max((level(a, settings) for a in alerts), key=LEVEL_RANK.__getitem__, default="")
+    # The distinct levels first (a few), then the worst of those: each level has its own rank.
+    levels = {level(a, settings) for a in alerts}
+    return max(levels, key=LEVEL_RANK.__getitem__, default="")
 
 
 def alert_order(settings: CardSettings) -> Callable[[Alert], tuple[bool, int]]:
