@@ -5,9 +5,11 @@ platform's dialect and for a JSON string; the output must parse as a message of 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import fields
 from functools import lru_cache
+from types import BuiltinMethodType
 from typing import Any
 
 from jinja2 import BaseLoader
@@ -50,13 +52,20 @@ def _finalize(dialect: Dialect) -> Callable[[Any], Markup]:
     def escaped(text: str) -> Markup:
         return Markup(json_string_body(dialect.markdown(text)))
 
+    def trusted(text: str) -> Markup:
+        return Markup(json_string_body(text))
+
     cached = lru_cache(maxsize=ESCAPE_CACHE_ENTRIES)(escaped)
+    # A cache of its own: Trusted and Markup are str subclasses that compare equal to plain
+    # text, so they must never share a cache entry with it.
+    cached_trusted = lru_cache(maxsize=ESCAPE_CACHE_ENTRIES)(trusted)
 
     def finalize(value: Any) -> Markup:
-        # Exactly str: Trusted and Markup are str subclasses that compare equal to plain text,
-        # so they must never share a cache entry with it.
-        if type(value) is str:
+        kind = type(value)
+        if kind is str:
             return cached(value) if len(value) <= ESCAPE_CACHE_MAX_CHARS else escaped(value)
+        if kind is Trusted:  # button texts (`|plain`), links: the same few on every card
+            return cached_trusted(value) if len(value) <= ESCAPE_CACHE_MAX_CHARS else trusted(value)
         if isinstance(value, Markup):
             return value
         if type(value) is int:  # counts: the same few numbers, escaped as their text would be
@@ -94,6 +103,22 @@ def _list_filters(finalize: Finalize) -> dict[str, Callable[..., Markup]]:
     return {"pairs": pairs, "joined": joined, "markdown_links": markdown_links}
 
 
+def _plain_filter(dialect: Dialect) -> Callable[[Any], Trusted]:
+    """`|plain`: the dialect's plain text, which finalize then only JSON-escapes."""
+
+    def plain(text: str) -> Trusted:
+        return Trusted(dialect.plain(text))
+
+    cached = lru_cache(maxsize=ESCAPE_CACHE_ENTRIES)(plain)  # titles, button texts recur
+
+    def plain_filter(value: Any) -> Trusted:
+        if type(value) is str and len(value) <= ESCAPE_CACHE_MAX_CHARS:
+            return cached(value)
+        return plain(str(value))
+
+    return plain_filter
+
+
 def _as_data(value: Any) -> str:
     """`safe`, `e` and friends: no way to print a value unescaped; it is data like any other."""
     return str(value)  # a plain str even for Markup or Trusted input
@@ -110,6 +135,16 @@ _PLAIN_DATA: dict[type, frozenset[str]] = {
 _PLAIN_DATA[LoopContext] = frozenset(
     ("index", "index0", "revindex", "revindex0", "first", "last", "length", "depth", "depth0")
 )
+
+
+_FIELDS = re.compile(r"\{\{|\}\}|\{\w*\}")  # {{, }} and {name} / {0} / {}
+
+
+@lru_cache(maxsize=256)  # the catalogue's few format strings
+def _plain_fields(text: str) -> bool:
+    """Whether every replacement field of format string `text` is a bare name or number."""
+    rest = _FIELDS.sub("", text)
+    return "{" not in rest and "}" not in rest
 
 
 # What `obj.name` means on a dict when the dict has that attribute (`.items`, `.get`, ...).
@@ -142,6 +177,14 @@ class CardSandbox(ImmutableSandboxedEnvironment):
         return super().getattr(obj, attribute)
 
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        # `t.more_alerts.format(n=omitted)`: a format string whose fields are bare names or
+        # numbers reads no attribute or item, which is all the sandbox's formatter guards.
+        if type(obj) is BuiltinMethodType and obj.__name__ == "format":
+            text = obj.__self__
+            if type(text) is str and _plain_fields(text):
+                kwargs.pop("_loop_vars", None)
+                kwargs.pop("_block_vars", None)
+                return obj(*args, **kwargs)
         if type(obj) is Macro:  # a template's own macro is always safe to call
             # What Context.call does for a macro (it takes the eval context first), without
             # working that out again on every call.
@@ -189,7 +232,7 @@ def card_environment(loader: BaseLoader, platform: str) -> SandboxedEnvironment:
         auto_reload=False,  # compiled once per process
     )
     env.code_generator_class = _CardCodeGenerator
-    env.filters["plain"] = lambda value: Trusted(dialect.plain(str(value)))
+    env.filters["plain"] = _plain_filter(dialect)
     env.filters.update(_list_filters(finalize))
     for name in ("safe", "e", "escape", "forceescape"):
         env.filters[name] = _as_data
@@ -237,11 +280,15 @@ def _no_constants(name: str) -> Any:
     raise TemplateFailure(f"rendered {name}, which is not JSON")
 
 
+# json.loads(text, parse_constant=_no_constants) without a new decoder per card.
+_DECODER = json.JSONDecoder(parse_constant=_no_constants)
+
+
 def render_message(env: SandboxedEnvironment, name: str, context: dict[str, Any]) -> Message:
     """Render template `name` and check the result is a message of the platform's shape."""
     text = env.get_template(name).render(context)
     try:
-        message = json.loads(text, parse_constant=_no_constants)
+        message = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise TemplateFailure(f"rendered invalid JSON ({exc})") from None
     if not isinstance(message, dict):
