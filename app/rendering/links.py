@@ -55,8 +55,8 @@ def _matcher_value(value: str) -> str:
 def matchers(labels: Mapping[str, str], skip: Iterable[str] = ()) -> str:
     """`{a="1",b="2"}`: Alertmanager's filter syntax, sorted, without volatile labels."""
     left_out = VOLATILE_LABELS.union(skip)
-    pairs = sorted((k, v) for k, v in labels.items() if k not in left_out and v)
-    inner = ",".join(f'{k}="{_matcher_value(v)}"' for k, v in pairs[:MAX_MATCHERS])
+    pairs = sorted([(k, v) for k, v in labels.items() if k not in left_out and v])
+    inner = ",".join([f'{k}="{_matcher_value(v)}"' for k, v in pairs[:MAX_MATCHERS]])
     return "{" + inner + "}"
 
 

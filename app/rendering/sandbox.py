@@ -170,6 +170,8 @@ class CardSandbox(ImmutableSandboxedEnvironment):
         # each time. An item is what Jinja would return anyway, so the sandbox is not skipped.
         if kind is dict and attribute not in _DICT_ATTRIBUTES and attribute in obj:
             return obj[attribute]
+        if kind is str and attribute == "format":  # `t.times_in.format(...)`: see call()
+            return obj.format
         if type(obj) is TemplateModule:
             value = obj.__dict__.get(attribute)
             if type(value) is Macro:  # only public macros are exported: no "_" names
