@@ -12,7 +12,7 @@ from app.models import Alert, MentionSet, Notification
 from app.platforms import PLATFORMS
 from app.rendering import links
 from app.rendering.i18n import catalogue
-from app.rendering.rollup import LazyViews, RollupRow, RowView, rollup
+from app.rendering.rollup import LazyViews, RollupRow, rollup
 from app.rendering.style import (
     DEFAULT_SETTINGS,
     CardSettings,
@@ -26,7 +26,6 @@ from app.rendering.views import (
     AlertView,
     CardOptions,
     alert_view,
-    row_view,
     sorted_pairs,
     value_limit,
 )
@@ -125,7 +124,6 @@ class CardViews:
         self._skip = {k for k, _ in shared}
         # Keyed by id(): the notification holds its alerts, so no id is reused meanwhile.
         self._views: dict[int, AlertView] = {}
-        self._rows: dict[int, RowView] = {}
         self._titles: dict[tuple[int, int], str] = {}
         limit = value_limit(opts, LABEL_CHARS)
         t = catalogue(settings.language)
@@ -180,12 +178,6 @@ class CardViews:
             self._views[id(alert)] = view
         return view
 
-    def row(self, alert: Alert) -> RowView:
-        row = self._rows.get(id(alert))
-        if row is None:
-            row = self._rows[id(alert)] = row_view(alert, self.opts)
-        return row
-
     def title(self, part: int, parts: int) -> str:
         key = (part, parts)
         if key not in self._titles:
@@ -206,7 +198,7 @@ class CardViews:
         views: Sequence[AlertView]
         if len(part.alerts) > ROLLUP_AFTER and self.notification.kind == "alert":
             shown, objects, summaries = DETAIL_LEVELS[self.opts.detail]
-            rows = rollup([self.row(a) for a in part.alerts], objects, summaries)
+            rows = rollup(part.alerts, self.opts, objects, summaries)
             detail = [self.view(a) for a in part.alerts[:shown]]
             views = LazyViews(part.alerts, self.view)
         else:

@@ -24,7 +24,7 @@ from app.models import Message
 from app.platforms import PLATFORMS
 from app.platforms.base import Dialect
 from app.rendering.context import MentionView
-from app.rendering.rollup import RollupRow, RowView
+from app.rendering.rollup import RollupRow
 from app.rendering.views import AlertView
 from app.text import Trusted, json_string_body
 
@@ -128,8 +128,7 @@ def _as_data(value: Any) -> str:
 # Reading one of their fields reaches nothing a template must not see, so the sandbox need not
 # inspect it; any other attribute, or any other object, gets the sandbox's full check.
 _PLAIN_DATA: dict[type, frozenset[str]] = {
-    kind: frozenset(f.name for f in fields(kind))
-    for kind in (AlertView, MentionView, RollupRow, RowView)
+    kind: frozenset(f.name for f in fields(kind)) for kind in (AlertView, MentionView, RollupRow)
 }
 # The counters of a `{% for %}` loop: ints, bools and the loop's own items.
 _PLAIN_DATA[LoopContext] = frozenset(

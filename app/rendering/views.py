@@ -1,5 +1,5 @@
 """One alert as a card shows it: in full (AlertView: every label, annotation and link, times
-in the configured zone) or as a roll-up row (RowView), its texts on one line and clipped.
+in the configured zone), its texts on one line and clipped; what a roll-up row reads of one.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 from app.models import Alert
 from app.rendering import links
 from app.rendering.i18n import catalogue
-from app.rendering.rollup import RowView
 from app.rendering.style import (
     DEFAULT_SETTINGS,
     CardSettings,
@@ -101,23 +100,23 @@ def value_limit(opts: CardOptions, default: int) -> int:
 
 
 def sorted_pairs(values: dict[str, str], limit: int) -> list[tuple[str, str]]:
-    return _clipped(sorted(values.items()), limit)
+    return clipped(sorted(values.items()), limit)
 
 
-def _text(value: str, limit: int) -> str:
+def card_text(value: str, limit: int) -> str:
     """clip(one_line(value), limit): most values are short and one line, and pass as they are."""
     if len(value) <= limit and value.isprintable():
         return value
     return clip(one_line(value), limit)
 
 
-def _clipped(pairs: list[tuple[str, str]], limit: int) -> list[tuple[str, str]]:
+def clipped(pairs: list[tuple[str, str]], limit: int) -> list[tuple[str, str]]:
     """Label and annotation pairs on one line each, clipped: `pairs` itself when all of them
     already are (the usual case, found by three C-level passes instead of a call per text)."""
     texts = list(chain.from_iterable(pairs))
     if "".join(texts).isprintable() and max(map(len, texts), default=0) <= limit:
         return pairs
-    return [(_text(k, limit), _text(v, limit)) for k, v in pairs]
+    return [(card_text(k, limit), card_text(v, limit)) for k, v in pairs]
 
 
 def _link(safe: Trusted, limit: int | None) -> Trusted:
@@ -144,7 +143,7 @@ def _buttons(
 
 # The alerts of one rule share their links: a row's list is made once per process, not per row.
 @lru_cache(maxsize=512)
-def _row_links(
+def row_links(
     prometheus: Trusted, values: tuple[str | None, ...], names: tuple[str, ...], language: str
 ) -> Links:
     """A roll-up row's links (unclipped): `_buttons` of the link annotations' `values`."""
@@ -164,9 +163,9 @@ def alert_view(alert: Alert, kind: str, skip: set[str], opts: CardOptions) -> Al
     notes = alert.annotations
     # Sorted and clipped once, for all of them and for those not shown elsewhere.
     labels = sorted(alert.labels.items())
-    label_texts = _clipped(labels, label_chars)
+    label_texts = clipped(labels, label_chars)
     annotations = sorted(notes.items())
-    annotation_texts = _clipped(annotations, text_chars)
+    annotation_texts = clipped(annotations, text_chars)
     spent = elapsed(alert, opts.now)
     prometheus = _link(links.prometheus_link(alert.generator_url, settings.prometheus_url), limit)
     buttons = _buttons(prometheus, notes, limit, t, settings.link_annotations)
@@ -186,12 +185,12 @@ def alert_view(alert: Alert, kind: str, skip: set[str], opts: CardOptions) -> Al
             silence = _link(form, limit)
         if silence:
             buttons.append((t["silence"], silence))
-    key_texts = _clipped(keys, label_chars)
+    key_texts = clipped(keys, label_chars)
     alert_level = level(alert, settings)
     return AlertView(
         status=alert.status,
-        alertname=_text(alert.labels.get("alertname", ""), label_chars),
-        severity=_text(alert.labels.get("severity", ""), label_chars),
+        alertname=card_text(alert.labels.get("alertname", ""), label_chars),
+        severity=card_text(alert.labels.get("severity", ""), label_chars),
         summary=clip(notes.get("summary", ""), text_chars),
         description=clip(notes.get("description", ""), text_chars),
         message=clip(notes.get("message", ""), text_chars),
@@ -203,13 +202,13 @@ def alert_view(alert: Alert, kind: str, skip: set[str], opts: CardOptions) -> Al
         ],
         starts_at=local_time(alert.starts_at, opts.zone),
         ends_at=local_time(alert.ends_at, opts.zone),
-        duration=_duration_text(alert, spent, t),
+        duration=duration_text(alert, spent, t),
         elapsed=spent,
         generator_url=prometheus,
         runbook_url=_link(safe_url(notes.get("runbook_url", "")), limit),
         fingerprint=alert.fingerprint,
         count=alert.count,
-        value=_text(alert.value, label_chars),
+        value=card_text(alert.value, label_chars),
         level=alert_level,
         badge=badge_of(alert.status, alert_level),
         key_labels=key_texts,
@@ -219,33 +218,7 @@ def alert_view(alert: Alert, kind: str, skip: set[str], opts: CardOptions) -> Al
     )
 
 
-def row_view(alert: Alert, opts: CardOptions) -> RowView:
-    settings = opts.settings
-    t = catalogue(settings.language)
-    label_chars, text_chars = value_limit(opts, LABEL_CHARS), value_limit(opts, TEXT_CHARS)
-    labels = alert.labels
-    keys = _clipped([(k, v) for k in settings.key_labels if (v := labels.get(k))], label_chars)
-    spent = elapsed(alert, opts.now)
-    alert_level = level(alert, settings)
-    prometheus = links.prometheus_link(alert.generator_url, settings.prometheus_url)
-    notes, names = alert.annotations, settings.link_annotations
-    return RowView(
-        status=alert.status,
-        level=alert_level,
-        badge=badge_of(alert.status, alert_level),
-        alertname=_text(labels.get("alertname", ""), label_chars),
-        severity=_text(labels.get("severity", ""), label_chars),
-        summary=clip(alert.annotations.get("summary", ""), text_chars),
-        labels=dict(keys),
-        key_labels=keys,
-        links=_row_links(prometheus, tuple(map(notes.get, names)), names, settings.language),
-        silence_url=NO_URL,
-        duration=_duration_text(alert, spent, t),
-        elapsed=spent,
-    )
-
-
-def _duration_text(alert: Alert, spent: str, t: dict[str, str]) -> str:
+def duration_text(alert: Alert, spent: str, t: dict[str, str]) -> str:
     if not spent:
         return ""
     return t["lasted" if alert.status == "resolved" else "firing_for"].format(d=spent)
