@@ -4,7 +4,7 @@ alerts with times in the configured zone, durations, the title, the tone, links 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,9 +16,11 @@ from app.rendering.rollup import LazyViews, RollupRow, rollup
 from app.rendering.style import (
     DEFAULT_SETTINGS,
     CardSettings,
+    levels_of,
     title_parts,
     title_text,
     worst_level,
+    worst_of,
 )
 from app.rendering.views import (
     LABEL_CHARS,
@@ -72,7 +74,11 @@ def event_tone(notification: Notification) -> str:
     return "warning" if warning else "normal"
 
 
-def card_tone(notification: Notification, settings: CardSettings = DEFAULT_SETTINGS) -> str:
+def card_tone(
+    notification: Notification,
+    settings: CardSettings = DEFAULT_SETTINGS,
+    worst: str | None = None,  # the worst level of its firing alerts, when already known
+) -> str:
     """critical | warning | info | mixed | resolved | normal: each platform maps it to colours."""
     if notification.kind == "event":
         return event_tone(notification)
@@ -81,7 +87,7 @@ def card_tone(notification: Notification, settings: CardSettings = DEFAULT_SETTI
         return "mixed"
     if not firing:
         return "resolved"
-    return worst_level(firing, settings) or "info"
+    return (worst_level(firing, settings) if worst is None else worst) or "info"
 
 
 def shared_labels(notification: Notification, opts: CardOptions) -> list[tuple[str, str]]:
@@ -116,6 +122,7 @@ class CardViews:
         alertmanager_url: Trusted,
         keyword: str,
         silence_link: Trusted = NO_LINK,
+        levels: Mapping[int, str] | None = None,  # style.levels_of(notification.alerts)
     ) -> None:
         self.notification = notification
         self.opts = opts
@@ -128,7 +135,12 @@ class CardViews:
         limit = value_limit(opts, LABEL_CHARS)
         t = catalogue(settings.language)
         # The title of every part of this notification is made of these.
-        self._title_parts = title_parts(notification, notification.alerts, settings)
+        if levels is None:
+            levels = levels_of(notification.alerts, settings)
+        self._levels = levels
+        # The title and the tone (card colour) share one worst level.
+        worst = worst_of(levels[id(a)] for a in notification.alerts if a.status == "firing")
+        self._title_parts = title_parts(notification, notification.alerts, settings, worst)
         mark, word, _, where = self._title_parts
         # A group's silence and alert-list links match its group labels (else the common ones).
         group = notification.group_labels or notification.common_labels
@@ -148,7 +160,7 @@ class CardViews:
             "kind": notification.kind,
             "receiver": receiver,
             "status": notification.status,
-            "tone": card_tone(notification, settings),
+            "tone": card_tone(notification, settings, worst),
             "badge": mark,
             "severity_word": word,
             "subtitle": where,
@@ -174,7 +186,8 @@ class CardViews:
     def view(self, alert: Alert) -> AlertView:
         view = self._views.get(id(alert))
         if view is None:
-            view = alert_view(alert, self.notification.kind, self._skip, self.opts)
+            kind, rank = self.notification.kind, self._levels[id(alert)]
+            view = alert_view(alert, kind, self._skip, self.opts, rank)
             self._views[id(alert)] = view
         return view
 
@@ -198,7 +211,7 @@ class CardViews:
         views: Sequence[AlertView]
         if len(part.alerts) > ROLLUP_AFTER and self.notification.kind == "alert":
             shown, objects, summaries = DETAIL_LEVELS[self.opts.detail]
-            rows = rollup(part.alerts, self.opts, objects, summaries)
+            rows = rollup(part.alerts, self.opts, objects, summaries, self._levels)
             detail = [self.view(a) for a in part.alerts[:shown]]
             views = LazyViews(part.alerts, self.view)
         else:

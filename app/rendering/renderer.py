@@ -29,9 +29,10 @@ from app.rendering.style import (
     DEFAULT_SETTINGS,
     LEVEL_RANK,
     CardSettings,
-    alert_order,
     card_title,
-    worst_level,
+    levels_of,
+    most_severe_first,
+    worst_of,
 )
 from app.rendering.views import CardOptions
 from app.text import Trusted, clean_text, clip, safe_url
@@ -178,11 +179,9 @@ class _Job:
         language = receiver.language or renderer.settings.language
         same = language == renderer.settings.language  # keep the renderer's: caches key on it
         self.settings = renderer.settings if same else replace(renderer.settings, language=language)
-        # Most severe first (stable): the first part, and the alerts shown in full, are those.
-        if notification.kind == "alert":
-            ordered = sorted(notification.alerts, key=alert_order(self.settings))
-            if ordered != notification.alerts:
-                notification = replace(notification, alerts=ordered)
+        self.levels = levels_of(notification.alerts, self.settings)
+        # Most severe first: the first part, and the alerts shown in full, are those.
+        notification = most_severe_first(notification, self.levels)
         self.notification = notification
         self.alerts = notification.alerts
         self.platform = receiver.platform
@@ -270,7 +269,7 @@ class _Job:
         pinging = firing or alerts
         if policy.min_severity:
             floor = LEVEL_RANK.get(policy.min_severity.lower(), 0)
-            if LEVEL_RANK[worst_level(pinging, self.settings)] < floor:
+            if LEVEL_RANK[worst_of(self.levels[id(a)] for a in pinging)] < floor:
                 return MentionSet()
         static = self.static if part == 1 else MentionSet()
         return static | dynamic_mentions(policy, alerts)
@@ -287,6 +286,7 @@ class _Job:
                 alertmanager_url=self.alertmanager_url,
                 keyword=self.keyword,
                 silence_link=self.silence_link,
+                levels=self.levels,
             )
         return self.views[key]
 

@@ -151,7 +151,13 @@ def row_links(
     return _buttons(prometheus, notes, None, catalogue(language), names)
 
 
-def alert_view(alert: Alert, kind: str, skip: set[str], opts: CardOptions) -> AlertView:
+def alert_view(
+    alert: Alert,
+    kind: str,
+    skip: set[str],
+    opts: CardOptions,
+    alert_level: str | None = None,  # style.level(alert), when the caller knows it already
+) -> AlertView:
     limit = opts.max_value_chars
     label_chars, text_chars = value_limit(opts, LABEL_CHARS), value_limit(opts, TEXT_CHARS)
     settings = opts.settings
@@ -186,7 +192,8 @@ def alert_view(alert: Alert, kind: str, skip: set[str], opts: CardOptions) -> Al
         if silence:
             buttons.append((t["silence"], silence))
     key_texts = clipped(keys, label_chars)
-    alert_level = level(alert, settings)
+    if alert_level is None:
+        alert_level = level(alert, settings)
     return AlertView(
         status=alert.status,
         alertname=card_text(alert.labels.get("alertname", ""), label_chars),
