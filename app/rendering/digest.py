@@ -131,7 +131,9 @@ class DigestRenderer:
             if (shown_groups, shown_names) not in rendered:
                 await asyncio.sleep(0)
                 context = self.context(tally, groups[:shown_groups], names, shown_names)
-                rendered[shown_groups, shown_names] = render_message(env, self.template, context)
+                rendered[shown_groups, shown_names] = render_message(
+                    env, self.template, context
+                ).message
             return rendered[shown_groups, shown_names]
 
         async def fits(shown_groups: int, shown_names: int) -> bool:

@@ -20,9 +20,9 @@ from jinja2.runtime import Context, LoopContext, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
 from markupsafe import Markup
 
-from app.models import Message
 from app.platforms import PLATFORMS
 from app.platforms.base import Dialect
+from app.rendering.card import Card
 from app.rendering.context import MentionView
 from app.rendering.rollup import RollupRow
 from app.rendering.views import AlertView
@@ -285,7 +285,7 @@ def _no_constants(name: str) -> Any:
 _DECODER = json.JSONDecoder(parse_constant=_no_constants)
 
 
-def render_message(env: SandboxedEnvironment, name: str, context: dict[str, Any]) -> Message:
+def render_message(env: SandboxedEnvironment, name: str, context: dict[str, Any]) -> Card:
     """Render template `name` and check the result is a message of the platform's shape."""
     text = env.get_template(name).render(context)
     try:
@@ -294,10 +294,11 @@ def render_message(env: SandboxedEnvironment, name: str, context: dict[str, Any]
         raise TemplateFailure(f"rendered invalid JSON ({exc})") from None
     if not isinstance(message, dict):
         raise TemplateFailure(f"rendered a JSON {type(message).__name__}, not an object")
-    type_key = PLATFORMS[context["platform"]].type_key
+    platform = PLATFORMS[context["platform"]]
+    type_key = platform.type_key
     if type_key not in message:
         raise TemplateFailure(f"rendered no {type_key!r} key")
     keyword = context["keyword"]
     if keyword and not holds_text(message, keyword):
         raise TemplateFailure("left out the receiver's keyword")
-    return message
+    return Card(message, platform, platform.message_bytes_at_most(text))
