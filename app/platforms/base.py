@@ -53,7 +53,8 @@ class Platform:
         return self.sender.message_bytes(message)
 
     def message_bytes_at_most(self, text: str) -> int | None:
-        """An upper bound of message_bytes for the message JSON `text` decodes to, or None."""
+        """An upper bound of message_bytes for the message that JSON `text` (integers its only
+        numbers) decodes to, or None."""
         return self.sender.message_bytes_at_most(text)
 
     def text_overage(self, message: Message) -> int:

@@ -9,7 +9,6 @@ platform's business code into that decision, one table per platform (ErrorCodes)
 from __future__ import annotations
 
 import json
-import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -109,22 +108,17 @@ class Sender(ABC):
 
     @classmethod
     def message_bytes_at_most(cls, text: str) -> int | None:
-        """An upper bound of `message_bytes` for the message the JSON `text` decodes to, found
-        without encoding that message again; None when no bound is cheap (a sender overriding
-        `message_bytes` must override this too). Re-encoding the message compactly never makes
-        it longer than its text, except for a number with a fraction or exponent ("1e5" prints
-        as "100000.0")."""
-        if _FRACTION_OR_EXPONENT.search(text):
-            return None
-        # Whitespace, escapes ("\u003c" -> "<", "\/" -> "/") and duplicate keys only shrink. A
-        # control character is escaped in the text already (the decoder is strict) and prints
-        # no longer; a lone surrogate counts 1 byte ("?") either way, as in encode_json.
+        """An upper bound of `message_bytes` for the message that JSON `text`, whose numbers
+        are all integers, decodes to, found without encoding that message again; None when no
+        bound is cheap (a sender overriding `message_bytes` must override this too)."""
+        # Compact re-encoding prints no such message longer than its text: whitespace, escapes
+        # ("\u003c" -> "<", "\/" -> "/"), duplicate keys and "-0" only shrink; a control
+        # character is escaped in the text already (JSON strings hold none raw) and prints no
+        # longer; a lone surrogate counts 1 byte ("?") either way, as in encode_json. A number
+        # with a fraction or exponent may grow ("1e5" -> "100000.0"): hence integers only.
         return len(text.encode(errors="replace"))
 
 
-# Where a JSON number with a fraction or exponent starts: after ":", "," or "[". Text inside a
-# string can match too ("x: 1.5"); it only means the message is measured the long way.
-_FRACTION_OR_EXPONENT = re.compile(r"[:,\[]\s*-?\d+[.eE]")
 # What json.dumps(message, ensure_ascii=False, separators=(",", ":")) builds on every call.
 _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 

@@ -281,15 +281,34 @@ def _no_constants(name: str) -> Any:
     raise TemplateFailure(f"rendered {name}, which is not JSON")
 
 
-# json.loads(text, parse_constant=_no_constants) without a new decoder per card.
+class _Fraction(Exception):
+    """A JSON number with a fraction or exponent, which may print longer than it reads."""
+
+
+def _fraction(number: str) -> float:
+    raise _Fraction
+
+
+# json.loads(text, parse_constant=_no_constants) without a new decoder per card; the first
+# one stops at a number with a fraction or exponent (cards print none: counts are integers).
+_INTEGRAL_DECODER = json.JSONDecoder(parse_constant=_no_constants, parse_float=_fraction)
 _DECODER = json.JSONDecoder(parse_constant=_no_constants)
+
+
+def parse_json(text: str) -> tuple[Any, bool]:
+    """The value of JSON `text`, and whether its numbers are all integers: then its compact
+    encoding is no longer than the text (Sender.message_bytes_at_most)."""
+    try:
+        return _INTEGRAL_DECODER.decode(text), True
+    except _Fraction:
+        return _DECODER.decode(text), False
 
 
 def render_message(env: SandboxedEnvironment, name: str, context: dict[str, Any]) -> Card:
     """Render template `name` and check the result is a message of the platform's shape."""
     text = env.get_template(name).render(context)
     try:
-        message = _DECODER.decode(text)
+        message, integral = parse_json(text)
     except json.JSONDecodeError as exc:
         raise TemplateFailure(f"rendered invalid JSON ({exc})") from None
     if not isinstance(message, dict):
@@ -301,4 +320,4 @@ def render_message(env: SandboxedEnvironment, name: str, context: dict[str, Any]
     keyword = context["keyword"]
     if keyword and not holds_text(message, keyword):
         raise TemplateFailure("left out the receiver's keyword")
-    return Card(message, platform, platform.message_bytes_at_most(text))
+    return Card(message, platform, platform.message_bytes_at_most(text) if integral else None)
