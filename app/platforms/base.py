@@ -52,6 +52,11 @@ class Platform:
         """A message's size as the platform's limit counts it."""
         return self.sender.message_bytes(message)
 
+    def message_bytes_at_most(self, text: str) -> int | None:
+        """An upper bound of message_bytes for the message that JSON `text` (integers its only
+        numbers) decodes to, or None."""
+        return self.sender.message_bytes_at_most(text)
+
     def text_overage(self, message: Message) -> int:
         """How many bytes a plain-text message is over the limit (<= 0 when it fits)."""
         limit = self.max_message_bytes

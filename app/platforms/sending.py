@@ -106,11 +106,27 @@ class Sender(ABC):
         """The size the platform's limit applies to (the whole JSON body unless overridden)."""
         return len(encode_json(message))
 
+    @classmethod
+    def message_bytes_at_most(cls, text: str) -> int | None:
+        """An upper bound of `message_bytes` for the message that JSON `text`, whose numbers
+        are all integers, decodes to, found without encoding that message again; None when no
+        bound is cheap (a sender overriding `message_bytes` must override this too)."""
+        # Compact re-encoding prints no such message longer than its text: whitespace, escapes
+        # ("\u003c" -> "<", "\/" -> "/"), duplicate keys and "-0" only shrink; a control
+        # character is escaped in the text already (JSON strings hold none raw) and prints no
+        # longer; a lone surrogate counts 1 byte ("?") either way, as in encode_json. A number
+        # with a fraction or exponent may grow ("1e5" -> "100000.0"): hence integers only.
+        return len(text.encode(errors="replace"))
+
+
+# What json.dumps(message, ensure_ascii=False, separators=(",", ":")) builds on every call.
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
 
 def encode_json(message: Message) -> bytes:
     """The exact bytes posted: compact UTF-8 JSON (the platforms count UTF-8 bytes)."""
     # "replace": a lone surrogate from a JSON \ud800 escape is not UTF-8 and must not crash us.
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode(errors="replace")
+    return _COMPACT.encode(message).encode(errors="replace")
 
 
 class HttpSender(Sender):

@@ -4,103 +4,46 @@ alerts with times in the configured zone, durations, the title, the tone, links 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from app.models import Alert, MentionSet, Notification
 from app.platforms import PLATFORMS
 from app.rendering import links
 from app.rendering.i18n import catalogue
-from app.rendering.rollup import LazyViews, RollupRow, RowView, rollup
+from app.rendering.rollup import LazyViews, RollupRow, rollup
 from app.rendering.style import (
     DEFAULT_SETTINGS,
     CardSettings,
-    badge,
-    card_title,
-    hidden_labels,
-    key_values,
-    level,
+    levels_of,
     title_parts,
+    title_text,
     worst_level,
+    worst_of,
 )
-from app.rendering.times import elapsed, local_time
-from app.text import Trusted, clip, one_line, safe_url
+from app.rendering.views import (
+    LABEL_CHARS,
+    SHOWN_ALERT_LABELS,
+    AlertView,
+    CardOptions,
+    alert_view,
+    sorted_pairs,
+    value_limit,
+)
+from app.text import Trusted
 
-# Shown in an alert's own heading line, so not repeated among its labels.
-SHOWN_ALERT_LABELS = frozenset({"alertname", "severity"})
-SHOWN_EVENT_LABELS = frozenset(
-    {"type", "namespace", "kind", "name", "reason", "severity", "cluster"}
-)
-# Printed first and in this order; runbook_url becomes a link instead.
-LEADING_ANNOTATIONS = ("summary", "description", "message")
-# Labels and descriptions on cards are clipped to these (the whole text is in the payload).
-LABEL_CHARS = 200
-TEXT_CHARS = 1000
 # A card of more alerts than this rolls them up per alertname and severity (rollup.py).
 ROLLUP_AFTER = 3
 # (alerts shown in full, objects listed per roll-up row, roll-up rows with their summary):
 # the renderer steps down this ladder until a big group fits one message.
 DETAIL_LEVELS = ((3, 24, True), (1, 12, True), (0, 6, False), (0, 3, False))
-# While shrinking a too-big alert, a URL longer than this many times the value limit is dropped.
-URL_TO_VALUE_RATIO = 4
 NO_LINK = Trusted("")
-# The pages Grafana links an alert to (Alert.links), in the order their buttons go.
-GRAFANA_LINKS = ("dashboard", "panel", "image", "silence")
 
 
-NO_URL = Trusted("")
-
-
-@dataclass(frozen=True, slots=True)
-class CardOptions:
-    """How one render call presents values."""
-
-    zone: ZoneInfo
-    now: datetime
-    max_value_chars: int | None = None  # label/annotation values are clipped to this
-    hidden: frozenset[str] = frozenset()  # the mention labels: routing data, not content
-    settings: CardSettings = DEFAULT_SETTINGS
-    alertmanager_url: Trusted = NO_URL  # the base of Alertmanager links
-    detail: int = 0  # index into DETAIL_LEVELS
-
-
-@dataclass(frozen=True, slots=True)
-class AlertView:
-    """One alert (or kube-eventer event) as templates see it; every str is untrusted text."""
-
-    status: str
-    alertname: str
-    severity: str
-    summary: str
-    description: str
-    message: str
-    labels: dict[str, str]
-    annotations: dict[str, str]
-    extra_labels: list[tuple[str, str]]  # labels not shown elsewhere on the card
-    other_annotations: list[tuple[str, str]]
-    starts_at: str  # formatted in the configured zone; for events: first seen
-    ends_at: str  # "" while firing; for events: last seen
-    duration: str  # "firing for 12m" / "lasted 1h 3m"
-    elapsed: str  # the bare "12m"
-    generator_url: Trusted  # on server.prometheus_url's host when that is set
-    runbook_url: Trusted
-    fingerprint: str
-    count: int
-    value: str  # the evaluated value Grafana reports, "B=97.2, C=1"; "" from other sources
-    level: str  # critical | warning | info | "" (after severity_map)
-    badge: str  # 🔴 🟠 🔵 ⚪, ✅ once resolved
-    key_labels: list[tuple[str, str]]  # cards.key_labels present, in that order
-    where: str  # their values, "/"-joined: prod-sh/payments/checkout-…
-    # Grafana's silence page for a Grafana alert, else Alertmanager's silence form prefilled
-    # with this alert's labels; "" for resolved alerts and events.
-    silence_url: Trusted
-    links: list[tuple[str, Trusted]]  # (button text, URL): Prometheus, runbook, dashboard …
-
-
-@dataclass(frozen=True, slots=True)
+# Not frozen: frozen dataclasses pay a call per field on every build (hundreds per card), and a
+# template cannot assign an attribute anyway; nothing changes a view once it is built.
+@dataclass(slots=True)
 class MentionView:
     all: bool
     users: list[str]
@@ -131,7 +74,11 @@ def event_tone(notification: Notification) -> str:
     return "warning" if warning else "normal"
 
 
-def card_tone(notification: Notification, settings: CardSettings = DEFAULT_SETTINGS) -> str:
+def card_tone(
+    notification: Notification,
+    settings: CardSettings = DEFAULT_SETTINGS,
+    worst: str | None = None,  # the worst level of its firing alerts, when already known
+) -> str:
     """critical | warning | info | mixed | resolved | normal: each platform maps it to colours."""
     if notification.kind == "event":
         return event_tone(notification)
@@ -140,139 +87,21 @@ def card_tone(notification: Notification, settings: CardSettings = DEFAULT_SETTI
         return "mixed"
     if not firing:
         return "resolved"
-    return worst_level(firing, settings) or "info"
+    return (worst_level(firing, settings) if worst is None else worst) or "info"
 
 
 def shared_labels(notification: Notification, opts: CardOptions) -> list[tuple[str, str]]:
     """Labels every alert of a multi-alert notification has: printed once, not per alert."""
     if notification.kind != "alert" or len(notification.alerts) < 2:
         return []
+    # Set intersections of the (name, value) pairs run in C; the order is lost but they are
+    # sorted below anyway.
     common = set(notification.alerts[0].labels.items())
     for alert in notification.alerts[1:]:
-        common &= set(alert.labels.items())
+        common &= alert.labels.items()
     settings = opts.settings
     skip = SHOWN_ALERT_LABELS | opts.hidden | settings.hide_labels | set(settings.key_labels)
-    return _pairs({k: v for k, v in common if k not in skip}, _limit(opts, LABEL_CHARS))
-
-
-def _limit(opts: CardOptions, default: int) -> int:
-    """Card values are clipped to `default` chars, or less while shrinking a too-big alert."""
-    chars = opts.max_value_chars
-    return default if chars is None else min(chars, default)
-
-
-def _pairs(values: dict[str, str], limit: int | None) -> list[tuple[str, str]]:
-    return _clipped(sorted(values.items()), limit)
-
-
-def _clipped(pairs: list[tuple[str, str]], limit: int | None) -> list[tuple[str, str]]:
-    """Label and annotation pairs on one line each, clipped."""
-    return [(clip(one_line(k), limit), clip(one_line(v), limit)) for k, v in pairs]
-
-
-def _link(safe: Trusted, limit: int | None) -> Trusted:
-    too_long = limit is not None and len(safe) > limit * URL_TO_VALUE_RATIO
-    return Trusted("") if too_long else safe
-
-
-def alert_view(alert: Alert, kind: str, skip: set[str], opts: CardOptions) -> AlertView:
-    limit = opts.max_value_chars
-    label_chars, text_chars = _limit(opts, LABEL_CHARS), _limit(opts, TEXT_CHARS)
-    settings = opts.settings
-    t = catalogue(settings.language)
-    shown = SHOWN_EVENT_LABELS if kind == "event" else SHOWN_ALERT_LABELS
-    keys = key_values(alert.labels, settings.key_labels)
-    hidden = shown | skip | opts.hidden | hidden_labels(alert, settings) | {k for k, _ in keys}
-    link_names = settings.link_annotations
-    leading = frozenset(LEADING_ANNOTATIONS + link_names) | opts.hidden
-    notes = alert.annotations
-    labels = sorted(alert.labels.items())  # sorted once for all labels and those not shown
-    annotations = sorted(notes.items())
-    spent = elapsed(alert, opts.now)
-    prometheus = _link(links.prometheus_link(alert.generator_url, settings.prometheus_url), limit)
-    buttons = [(t["prometheus"], prometheus)] if prometheus else []
-    for name in link_names:
-        url = _link(safe_url(notes.get(name, "")), limit)
-        if url and all(url != u for _, u in buttons):
-            buttons.append((t[links.link_name(name)], url))
-    # Grafana's own pages of the alert (app/sources/grafana.py): its silence page stands in
-    # for Alertmanager's, whose silences would not reach a Grafana-managed alert.
-    for name in GRAFANA_LINKS:
-        url = _link(safe_url(alert.links.get(name, "")), limit)
-        if url and name != "silence":
-            buttons.append((t[name], url))
-    silence = Trusted("")
-    if alert.status == "firing" and kind == "alert":
-        skip_labels = opts.hidden | settings.hide_labels
-        if "silence" in alert.links:  # Grafana's page; Alertmanager does not hold this alert
-            silence = _link(safe_url(alert.links["silence"]), limit)
-        else:
-            form = links.silence_url(opts.alertmanager_url, alert.labels, skip_labels)
-            silence = _link(form, limit)
-        if silence:
-            buttons.append((t["silence"], silence))
-    return AlertView(
-        status=alert.status,
-        alertname=clip(one_line(alert.labels.get("alertname", "")), label_chars),
-        severity=clip(one_line(alert.labels.get("severity", "")), label_chars),
-        summary=clip(notes.get("summary", ""), text_chars),
-        description=clip(notes.get("description", ""), text_chars),
-        message=clip(notes.get("message", ""), text_chars),
-        labels=dict(_clipped(labels, label_chars)),
-        annotations=dict(_clipped(annotations, text_chars)),
-        extra_labels=_clipped([p for p in labels if p[0] not in hidden], label_chars),
-        other_annotations=_clipped([p for p in annotations if p[0] not in leading], text_chars),
-        starts_at=local_time(alert.starts_at, opts.zone),
-        ends_at=local_time(alert.ends_at, opts.zone),
-        duration=_duration_text(alert, spent, t),
-        elapsed=spent,
-        generator_url=prometheus,
-        runbook_url=_link(safe_url(notes.get("runbook_url", "")), limit),
-        fingerprint=alert.fingerprint,
-        count=alert.count,
-        value=clip(one_line(alert.value), label_chars),
-        level=level(alert, settings),
-        badge=badge(alert, settings),
-        key_labels=_clipped(keys, label_chars),
-        where="/".join(clip(v, label_chars) for _, v in keys),
-        silence_url=silence,
-        links=buttons,
-    )
-
-
-def row_view(alert: Alert, opts: CardOptions) -> RowView:
-    settings = opts.settings
-    t = catalogue(settings.language)
-    label_chars, text_chars = _limit(opts, LABEL_CHARS), _limit(opts, TEXT_CHARS)
-    keys = _clipped(key_values(alert.labels, settings.key_labels), label_chars)
-    notes = alert.annotations
-    prometheus = links.prometheus_link(alert.generator_url, settings.prometheus_url)
-    buttons = [(t["prometheus"], prometheus)] if prometheus else []
-    for name in settings.link_annotations:
-        url = safe_url(notes.get(name, "")) if name in notes else NO_URL
-        if url and all(url != u for _, u in buttons):
-            buttons.append((t[links.link_name(name)], url))
-    spent = elapsed(alert, opts.now)
-    return RowView(
-        status=alert.status,
-        level=level(alert, settings),
-        badge=badge(alert, settings),
-        alertname=clip(one_line(alert.labels.get("alertname", "")), label_chars),
-        severity=clip(one_line(alert.labels.get("severity", "")), label_chars),
-        summary=clip(notes.get("summary", ""), text_chars),
-        labels=dict(keys),
-        key_labels=keys,
-        links=buttons,
-        silence_url=NO_URL,
-        duration=_duration_text(alert, spent, t),
-        elapsed=spent,
-    )
-
-
-def _duration_text(alert: Alert, spent: str, t: dict[str, str]) -> str:
-    if not spent:
-        return ""
-    return t["lasted" if alert.status == "resolved" else "firing_for"].format(d=spent)
+    return sorted_pairs({k: v for k, v in common if k not in skip}, value_limit(opts, LABEL_CHARS))
 
 
 class CardViews:
@@ -292,6 +121,7 @@ class CardViews:
         alertmanager_url: Trusted,
         keyword: str,
         silence_link: Trusted = NO_LINK,
+        levels: Mapping[int, str] | None = None,  # style.levels_of(notification.alerts)
     ) -> None:
         self.notification = notification
         self.opts = opts
@@ -300,11 +130,17 @@ class CardViews:
         self._skip = {k for k, _ in shared}
         # Keyed by id(): the notification holds its alerts, so no id is reused meanwhile.
         self._views: dict[int, AlertView] = {}
-        self._rows: dict[int, RowView] = {}
         self._titles: dict[tuple[int, int], str] = {}
-        limit = _limit(opts, LABEL_CHARS)
+        limit = value_limit(opts, LABEL_CHARS)
         t = catalogue(settings.language)
-        mark, word, _, where = title_parts(notification, notification.alerts, settings)
+        # The title of every part of this notification is made of these.
+        if levels is None:
+            levels = levels_of(notification.alerts, settings)
+        self._levels = levels
+        # The title and the tone (card colour) share one worst level.
+        worst = worst_of(levels[id(a)] for a in notification.alerts if a.status == "firing")
+        self._title_parts = title_parts(notification, notification.alerts, settings, worst)
+        mark, word, _, where = self._title_parts
         # A group's silence and alert-list links match its group labels (else the common ones).
         group = notification.group_labels or notification.common_labels
         skip = opts.hidden | settings.hide_labels
@@ -323,16 +159,16 @@ class CardViews:
             "kind": notification.kind,
             "receiver": receiver,
             "status": notification.status,
-            "tone": card_tone(notification, settings),
+            "tone": card_tone(notification, settings, worst),
             "badge": mark,
             "severity_word": word,
             "subtitle": where,
             "firing_count": len(notification.firing),
             "resolved_count": len(notification.resolved),
             "shared_labels": shared,
-            "group_labels": dict(_pairs(notification.group_labels, limit)),
-            "common_labels": dict(_pairs(notification.common_labels, limit)),
-            "common_annotations": dict(_pairs(notification.common_annotations, limit)),
+            "group_labels": dict(sorted_pairs(notification.group_labels, limit)),
+            "common_labels": dict(sorted_pairs(notification.common_labels, limit)),
+            "common_annotations": dict(sorted_pairs(notification.common_annotations, limit)),
             "alertmanager_url": alertmanager_url,
             # A signed link that silences these alerts in one step (app/rendering/silence.py).
             "silence_link": silence_link,
@@ -349,21 +185,20 @@ class CardViews:
     def view(self, alert: Alert) -> AlertView:
         view = self._views.get(id(alert))
         if view is None:
-            view = alert_view(alert, self.notification.kind, self._skip, self.opts)
+            kind, rank = self.notification.kind, self._levels[id(alert)]
+            view = alert_view(alert, kind, self._skip, self.opts, rank)
             self._views[id(alert)] = view
         return view
-
-    def row(self, alert: Alert) -> RowView:
-        row = self._rows.get(id(alert))
-        if row is None:
-            row = self._rows[id(alert)] = row_view(alert, self.opts)
-        return row
 
     def title(self, part: int, parts: int) -> str:
         key = (part, parts)
         if key not in self._titles:
-            self._titles[key] = card_title(
-                self.notification, part, parts, self.opts.max_value_chars, self.opts.settings
+            self._titles[key] = title_text(
+                self._title_parts,
+                part,
+                parts,
+                self.opts.max_value_chars,
+                self.opts.settings.language,
             )
         return self._titles[key]
 
@@ -375,7 +210,7 @@ class CardViews:
         views: Sequence[AlertView]
         if len(part.alerts) > ROLLUP_AFTER and self.notification.kind == "alert":
             shown, objects, summaries = DETAIL_LEVELS[self.opts.detail]
-            rows = rollup([self.row(a) for a in part.alerts], objects, summaries)
+            rows = rollup(part.alerts, self.opts, objects, summaries, self._levels)
             detail = [self.view(a) for a in part.alerts[:shown]]
             views = LazyViews(part.alerts, self.view)
         else:

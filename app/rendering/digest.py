@@ -17,13 +17,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from app.config.model import Receiver
 from app.models import Message, Notification
 from app.platforms import PLATFORMS
-from app.rendering.context import (
-    AlertView,
-    CardOptions,
-    MentionView,
-    alert_view,
-    card_tone,
-)
+from app.rendering.context import MentionView, card_tone
 from app.rendering.fallback import plain_message
 from app.rendering.i18n import catalogue
 from app.rendering.links import alertmanager_base, alerts_url
@@ -33,6 +27,7 @@ from app.rendering.sandbox import render_message
 from app.rendering.style import BADGES, LEVEL_OF, alert_order, card_title
 from app.rendering.tally import Tally, severity_rank
 from app.rendering.times import local_time
+from app.rendering.views import AlertView, CardOptions, alert_view
 from app.text import ELLIPSIS, Trusted, clean_text, human_duration
 
 # A group shown in full shows at most this many of its alerts; the rest of it is counted.
@@ -136,7 +131,9 @@ class DigestRenderer:
             if (shown_groups, shown_names) not in rendered:
                 await asyncio.sleep(0)
                 context = self.context(tally, groups[:shown_groups], names, shown_names)
-                rendered[shown_groups, shown_names] = render_message(env, self.template, context)
+                rendered[shown_groups, shown_names] = render_message(
+                    env, self.template, context
+                ).message
             return rendered[shown_groups, shown_names]
 
         async def fits(shown_groups: int, shown_names: int) -> bool:

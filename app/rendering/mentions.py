@@ -33,6 +33,8 @@ def static_mentions(mentions: Mentions) -> MentionSet:
 
 def dynamic_mentions(mentions: Mentions, alerts: Iterable[Alert]) -> MentionSet:
     """Ids listed (comma/space separated) in the labels or annotations named by the config."""
+    if not mentions.from_labels and not mentions.from_labels_mobiles:  # opt-in: usually off
+        return MentionSet()
     users: list[str] = []
     mobiles: list[str] = []
     for alert in alerts:

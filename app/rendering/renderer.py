@@ -18,7 +18,8 @@ import app
 from app.config.model import Receiver
 from app.models import Alert, MentionSet, Message, Notification, Rendered
 from app.platforms import PLATFORMS
-from app.rendering.context import DETAIL_LEVELS, CardOptions, CardPart, CardViews
+from app.rendering.card import Card
+from app.rendering.context import DETAIL_LEVELS, CardPart, CardViews
 from app.rendering.fallback import fallback_message
 from app.rendering.links import alertmanager_base
 from app.rendering.mentions import dynamic_mentions, static_mentions
@@ -29,10 +30,12 @@ from app.rendering.style import (
     DEFAULT_SETTINGS,
     LEVEL_RANK,
     CardSettings,
-    alert_order,
     card_title,
-    worst_level,
+    levels_of,
+    most_severe_first,
+    worst_of,
 )
+from app.rendering.views import CardOptions
 from app.text import Trusted, clean_text, clip, safe_url
 
 log = logging.getLogger("alertbridge.render")
@@ -66,14 +69,6 @@ class Chunk:
     omitted: int
     max_value_chars: int | None = None
     minimal: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Card:
-    """A rendered card and its size as the platform measures it (Sender.message_bytes)."""
-
-    message: Message
-    size: int
 
 
 # (first alert, alert count, part, parts, omitted, max value chars, detail level): all a card
@@ -175,12 +170,11 @@ class _Job:
         self.report = report
         self.receiver = receiver
         language = receiver.language or renderer.settings.language
-        self.settings = replace(renderer.settings, language=language)
-        # Most severe first (stable): the first part, and the alerts shown in full, are those.
-        if notification.kind == "alert":
-            ordered = sorted(notification.alerts, key=alert_order(self.settings))
-            if ordered != notification.alerts:
-                notification = replace(notification, alerts=ordered)
+        same = language == renderer.settings.language  # keep the renderer's: caches key on it
+        self.settings = renderer.settings if same else replace(renderer.settings, language=language)
+        self.levels = levels_of(notification.alerts, self.settings)
+        # Most severe first: the first part, and the alerts shown in full, are those.
+        notification = most_severe_first(notification, self.levels)
         self.notification = notification
         self.alerts = notification.alerts
         self.platform = receiver.platform
@@ -227,7 +221,7 @@ class _Job:
             # Too many for one message: parts show one alert in full, the rest rolled up.
             self.detail = SPLIT_DETAIL
         whole = self.card(0, len(self.alerts), 1, 1, truncated)
-        if whole is not None and whole.size <= self.limit:
+        if whole is not None and whole.fits(self.limit):
             return [Rendered(whole.message, self.notification)]
         if whole is not None and len(self.alerts) <= ONE_MESSAGE_ALERTS:
             # A big group rolls up tighter before it splits: one message reads best.
@@ -236,7 +230,7 @@ class _Job:
                 compact = self.card(0, len(self.alerts), 1, 1, truncated)
                 if compact is None:
                     break
-                if compact.size <= self.limit:
+                if compact.fits(self.limit):
                     return [Rendered(compact.message, self.notification)]
                 whole = compact
         plan = self.plan(whole) if self.envs and whole is not None else []
@@ -268,7 +262,7 @@ class _Job:
         pinging = firing or alerts
         if policy.min_severity:
             floor = LEVEL_RANK.get(policy.min_severity.lower(), 0)
-            if LEVEL_RANK[worst_level(pinging, self.settings)] < floor:
+            if LEVEL_RANK[worst_of(self.levels[id(a)] for a in pinging)] < floor:
                 return MentionSet()
         static = self.static if part == 1 else MentionSet()
         return static | dynamic_mentions(policy, alerts)
@@ -285,6 +279,7 @@ class _Job:
                 alertmanager_url=self.alertmanager_url,
                 keyword=self.keyword,
                 silence_link=self.silence_link,
+                levels=self.levels,
             )
         return self.views[key]
 
@@ -301,12 +296,12 @@ class _Job:
         context = self.card_views(chars).context(piece)
         while self.envs:
             try:
-                message = render_message(self.envs[0], self.template, context)
+                card = render_message(self.envs[0], self.template, context)
             # A card template is user code: whatever it raises means "use the next fallback".
             except Exception as exc:
                 self.failed(exc)
                 continue
-            card = self.cards[key] = Card(message, self.spec.message_bytes(message))
+            self.cards[key] = card
             return card
         return None
 
@@ -370,7 +365,7 @@ class _Job:
         chars = SHRINK_START_CHARS
         while chars >= SHRINK_MIN_CHARS and self.envs:
             card = self.card(start, 1, part, self.probe_parts, omitted, chars)
-            if card is not None and card.size <= self.limit:
+            if card is not None and card.fits(self.limit):
                 return Chunk(start, self.alerts[start : start + 1], omitted, chars)
             chars //= 2
         log.warning(
@@ -383,7 +378,7 @@ class _Job:
         if not chunk.minimal:
             count = len(chunk.alerts)
             card = self.card(chunk.start, count, part, parts, chunk.omitted, chunk.max_value_chars)
-            if card is not None and card.size <= self.limit:
+            if card is not None and card.fits(self.limit):
                 return card.message
         return self.fallback(chunk.alerts, chunk.omitted, part, parts)
 

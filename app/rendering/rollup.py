@@ -5,64 +5,30 @@ listed compactly. Every alert of the card is in exactly one row's count.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar, overload
+from functools import lru_cache
+from typing import TypeVar, overload
 
 from app.models import Alert
-from app.rendering.style import LEVEL_RANK
-from app.text import Trusted
-
-
-class AlertView(Protocol):
-    """What a roll-up reads of context.AlertView."""
-
-    @property
-    def status(self) -> str: ...
-    @property
-    def level(self) -> str: ...
-    @property
-    def badge(self) -> str: ...
-    @property
-    def alertname(self) -> str: ...
-    @property
-    def severity(self) -> str: ...
-    @property
-    def summary(self) -> str: ...
-    @property
-    def labels(self) -> dict[str, str]: ...
-    @property
-    def key_labels(self) -> list[tuple[str, str]]: ...
-    @property
-    def links(self) -> list[tuple[str, Trusted]]: ...
-    @property
-    def silence_url(self) -> Trusted: ...
-    @property
-    def duration(self) -> str: ...
-    @property
-    def elapsed(self) -> str: ...
-
-
-@dataclass(frozen=True, slots=True)
-class RowView:
-    """What a roll-up row needs of an alert: far less than an AlertView, so a big group's
-    alerts that are not shown in full cost little."""
-
-    status: str
-    level: str
-    badge: str
-    alertname: str
-    severity: str
-    summary: str
-    labels: dict[str, str]  # its key labels only
-    key_labels: list[tuple[str, str]]
-    links: list[tuple[str, Trusted]]
-    silence_url: Trusted
-    duration: str
-    elapsed: str
-
+from app.rendering import links
+from app.rendering.i18n import catalogue
+from app.rendering.style import LEVEL_RANK, badge_of, level
+from app.rendering.times import elapsed
+from app.rendering.views import (
+    LABEL_CHARS,
+    TEXT_CHARS,
+    CardOptions,
+    card_text,
+    clipped,
+    duration_text,
+    row_links,
+    value_limit,
+)
+from app.text import Trusted, clip
 
 V = TypeVar("V")
+KeyLabels = list[tuple[str, str]]
 
 
 class LazyViews(Sequence[V]):
@@ -86,7 +52,9 @@ class LazyViews(Sequence[V]):
         return self._view(self._alerts[index])
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: frozen dataclasses pay a call per field on every build (hundreds per card), and a
+# template cannot assign an attribute anyway; nothing changes a view once it is built.
+@dataclass(slots=True)
 class RollupRow:
     """Alerts of one alertname, severity and status; every str is untrusted text."""
 
@@ -103,58 +71,113 @@ class RollupRow:
     duration: str  # of its longest-firing alert
 
 
-def rollup(views: Sequence[AlertView], objects: int, summaries: bool) -> list[RollupRow]:
-    groups: dict[tuple[str, str, str], list[AlertView]] = {}
-    for view in views:
-        groups.setdefault((view.status, view.level, view.alertname), []).append(view)
+def rollup(
+    alerts: Sequence[Alert],
+    opts: CardOptions,
+    objects: int,
+    summaries: bool,
+    levels: Mapping[int, str] | None = None,  # each alert's level by id(), when known
+) -> list[RollupRow]:
+    """The rows of `alerts`, built from the alerts themselves: a row reads only its first
+    alert in full, so a card of many alerts makes a few rows, not a view per alert."""
+    label_chars = value_limit(opts, LABEL_CHARS)
+    keys = _key_labels(alerts, opts.settings.key_labels, label_chars)
+    groups: dict[tuple[str, str, str], list[int]] = {}
+    for i, alert in enumerate(alerts):
+        rank = levels[id(alert)] if levels is not None else level(alert, opts.settings)
+        name = card_text(alert.labels.get("alertname", ""), label_chars)
+        groups.setdefault((alert.status, rank, name), []).append(i)
 
-    def order(item: tuple[tuple[str, str, str], list[AlertView]]) -> tuple[bool, int, int]:
-        (status, level, _), members = item
-        return status == "resolved", -LEVEL_RANK[level], -len(members)
+    def order(item: tuple[tuple[str, str, str], list[int]]) -> tuple[bool, int, int]:
+        (status, rank, _), members = item
+        return status == "resolved", -LEVEL_RANK[rank], -len(members)
 
-    varying = _varying(views)
-    rows = sorted(groups.items(), key=order)
-    return [_row(members, varying, objects, summaries) for _, members in rows]
+    varying = _varying(keys)
+    rows = []
+    for (_, rank, name), members in sorted(groups.items(), key=order):
+        shown = [alerts[i] for i in members]
+        objects_of = ["/".join([v for n, v in keys[i] if n in varying]) for i in members]
+        rows.append(_row(shown, rank, name, objects_of, opts, objects, summaries))
+    return rows
 
 
-def _varying(views: Sequence[AlertView]) -> set[str]:
+def _key_labels(alerts: Sequence[Alert], names: Sequence[str], limit: int) -> list[KeyLabels]:
+    """Each alert's key labels on one line, clipped: checked for the whole card at once, as
+    they are nearly always short already (then the pairs are used as they are)."""
+    pairs = [[(k, v) for k in names if (v := alert.labels.get(k))] for alert in alerts]
+    texts = [text for row in pairs for pair in row for text in pair]
+    if "".join(texts).isprintable() and max(map(len, texts), default=0) <= limit:
+        return pairs
+    return [clipped(row, limit) for row in pairs]
+
+
+def _varying(keys: list[KeyLabels]) -> set[str]:
     """The key labels whose values differ across the card (those the title does not name)."""
-    first = views[0]
-    names = {name for view in views for name, _ in view.key_labels}
-    return {n for n in names if any(v.labels.get(n) != first.labels.get(n) for v in views[1:])}
+    found = [dict(pairs) for pairs in keys]
+    names = {name for pairs in keys for name, _ in pairs}
+    return {n for n in names if len({labels.get(n) for labels in found}) > 1}
 
 
-def _row(members: list[AlertView], varying: set[str], cap: int, summaries: bool) -> RollupRow:
+def _row(
+    members: list[Alert],
+    rank: str,
+    name: str,
+    objects_of: list[str],
+    opts: CardOptions,
+    cap: int,
+    summaries: bool,
+) -> RollupRow:
     first = members[0]
-    found = dict.fromkeys(
-        "/".join(value for name, value in view.key_labels if name in varying) for view in members
-    )
+    found = dict.fromkeys(objects_of)
     found.pop("", None)
     listed = list(found)
-    summary = first.summary if all(v.summary == first.summary for v in members) else ""
-    shared = [
-        (label, url)
-        for label, url in first.links
-        if url != first.silence_url and all((label, url) in v.links for v in members[1:])
-    ]
+    spent = [elapsed(alert, opts.now) for alert in members]
+    longest = max(range(len(members)), key=lambda i: _seconds(spent[i]))
+    t = catalogue(opts.settings.language)
     return RollupRow(
         status=first.status,
-        level=first.level,
-        badge=first.badge,
-        alertname=first.alertname,
-        severity=first.severity,
+        level=rank,
+        badge=badge_of(first.status, rank),
+        alertname=name,
+        severity=card_text(first.labels.get("severity", ""), value_limit(opts, LABEL_CHARS)),
         count=len(members),
         objects=listed[:cap],
         more_objects=max(0, len(listed) - cap),
-        summary=summary if summaries else "",
-        links=shared if summaries else [],
-        duration=max(members, key=lambda v: _seconds(v.elapsed)).duration,
+        summary=_shared_summary(members, value_limit(opts, TEXT_CHARS)) if summaries else "",
+        links=_shared_links(members, opts) if summaries else [],
+        duration=duration_text(members[longest], spent[longest], t),
     )
+
+
+def _shared_summary(members: list[Alert], chars: int) -> str:
+    """The (clipped) summary when all the alerts say the same, else ""."""
+    texts = [alert.annotations.get("summary", "") for alert in members]
+    if texts.count(texts[0]) == len(texts):  # the usual case: no need to clip each one
+        return clip(texts[0], chars)
+    summary = clip(texts[0], chars)
+    return summary if all(clip(text, chars) == summary for text in texts) else ""
+
+
+def _shared_links(members: list[Alert], opts: CardOptions) -> list[tuple[str, Trusted]]:
+    """The links all the alerts have (runbook, dashboard …), in the first one's order."""
+    settings = opts.settings
+    names = settings.link_annotations
+
+    def links_of(alert: Alert) -> list[tuple[str, Trusted]]:
+        prometheus = links.prometheus_link(alert.generator_url, settings.prometheus_url)
+        values = tuple(map(alert.annotations.get, names))
+        return row_links(prometheus, values, names, settings.language)
+
+    first = links_of(members[0])
+    # Alerts of one rule usually share the very list of links (row_links is cached).
+    others = [found for found in map(links_of, members[1:]) if found is not first]
+    return [pair for pair in first if all(pair in found for found in others)]
 
 
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
+@lru_cache(maxsize=1024)  # the alerts of a rule evaluation have fired for as long
 def _seconds(elapsed: str) -> int:
     """Back from human_duration's "1h 3m" to seconds, to find the longest-firing alert."""
     return sum(int(part[:-1]) * _UNITS.get(part[-1], 0) for part in elapsed.split() if part[:-1])

@@ -170,12 +170,11 @@ def test_a_roll_up_loses_no_alert_and_fits(specs: list[tuple[str, str]], platfor
 def test_rows_are_most_severe_first() -> None:
     from zoneinfo import ZoneInfo
 
-    from app.rendering.context import CardOptions, row_view
+    from app.rendering.context import CardOptions
     from app.rendering.rollup import rollup
 
     opts = CardOptions(zone=ZoneInfo("UTC"), now=NOW)
-    views = [row_view(a, opts) for a in group(9)]
-    rows: list[RollupRow] = rollup(views, 5, True)
+    rows: list[RollupRow] = rollup(group(9), opts, 5, True)
     assert [r.level for r in rows] == ["critical", "warning", "info"]
     assert [r.count for r in rows] == [3, 3, 3]
 
