@@ -97,15 +97,15 @@ class Worker:
         while not self.stopping:
             try:
                 await self.step()
+                depth = await self.outbox.backlog(self.receiver)
+                self.metrics.queue_depth.labels(self.receiver).set(depth)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # The one broad catch: nothing (the outbox's disk, a bug) may kill the worker;
-                # whatever was not acked is still queued and is sent again.
+                # The one broad catch: nothing (the outbox's disk or database, a bug) may kill
+                # the worker; whatever was not acked is still queued and is sent again.
                 log.exception("unexpected error in the worker of %s", self.receiver)
                 await asyncio.sleep(ERROR_PAUSE_SECONDS)
-            depth = await self.outbox.backlog(self.receiver)
-            self.metrics.queue_depth.labels(self.receiver).set(depth)
 
     async def step(self) -> None:
         if self.lease is not None:

@@ -20,7 +20,7 @@ from app.delivery.outcomes import BACKOFF_MAX_SECONDS, backoff_seconds
 from app.delivery.worker import Worker, stop_workers
 from app.models import Notification, Rendered
 from app.ops.metrics import Metrics
-from app.outbox.contract import Entry
+from app.outbox.contract import Entry, OutboxFull
 from app.outbox.sqlite import SqliteOutbox
 from app.platforms import PLATFORMS as REGISTRY
 from app.platforms.sending import SendError
@@ -400,6 +400,31 @@ async def test_an_outbox_failure_does_not_kill_the_worker(
     await harness.queue("wecom", "once")
     await bots.wait_for(lambda: equals(harness.outbox.backlog("r"), 0), timeout=5)
     assert [m["markdown"]["content"] for m in bots.messages(TOKENS["wecom"])] == ["once", "once"]
+
+
+async def test_an_unreachable_database_after_a_send_does_not_kill_the_worker(
+    harness_for: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The queue depth is read after each step; PostgreSQL being down made that read raise
+    # outside the worker's catch, which ended the worker while its lease lived on.
+    bots = bots_with("wecom")
+    harness = harness_for("wecom", bots.app)
+    real_backlog = harness.outbox.backlog
+    failures: list[int] = []
+
+    async def failing_backlog(receiver: str, **options: Any) -> int:
+        if not failures:
+            failures.append(1)
+            raise OutboxFull("the outbox database cannot be used: connection refused")
+        return await real_backlog(receiver, **options)
+
+    monkeypatch.setattr(harness.outbox, "backlog", failing_backlog)
+    monkeypatch.setattr("app.delivery.worker.ERROR_PAUSE_SECONDS", 0.01)
+    await harness.queue("wecom", "before")
+    await bots.wait_for(lambda: len(bots.messages(TOKENS["wecom"])) == 1, timeout=5)
+    await harness.queue("wecom", "after")  # only a worker still running sends it
+    await bots.wait_for(lambda: len(bots.messages(TOKENS["wecom"])) == 2, timeout=5)
+    assert failures
 
 
 OUTCOME_SCENARIOS = {

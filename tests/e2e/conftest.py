@@ -1,5 +1,6 @@
 """Fixtures for the end-to-end tests: a process launcher that always kills what it started, the
-fake bots on a loopback port, and the processes' logs attached to every failing test's report."""
+fake bots on a loopback port, a throwaway PostgreSQL, and the processes' logs attached to every
+failing test's report."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from tests.support.bots import Bots, serving_bots
 from tests.support.launcher import Processes
+from tests.support.postgres import PostgresServer, running_postgres
 
 
 def _processes(log_dir: Path) -> Iterator[Processes]:
@@ -41,6 +43,14 @@ def bots() -> Iterator[Bots]:
 @pytest.fixture(scope="module")
 def module_bots() -> Iterator[Bots]:
     yield from _bots()
+
+
+@pytest.fixture
+def postgres() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server for this test (skipped without psycopg or PostgreSQL)."""
+    pytest.importorskip("psycopg")
+    with running_postgres() as server:
+        yield server
 
 
 @pytest.hookimpl(wrapper=True)

@@ -1,12 +1,16 @@
 """What only the end-to-end tests need beside tests/support/launcher.py: the binaries (skipped
-without them), their config checkers, and a metric the test can flip."""
+without them), their config checkers, a metric the test can flip, and one-alert notifications
+named Crash<n> with what the bots received of them."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.bots import Bots
 from tests.support.launcher import LOOPBACK, STOP_TIMEOUT_SECONDS
 
 
@@ -32,6 +37,37 @@ def run_check(argv: list[str]) -> None:
     """A config checker (promtool, amtool); its output is the assertion message on failure."""
     done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode == 0, f"{' '.join(argv)} failed:\n{done.stdout}{done.stderr}"
+
+
+# -- one-alert notifications and what reached the bots ------------------------------------------
+
+ALERTNAME = re.compile(r"Crash\d+")
+
+
+def body(name: str) -> bytes:
+    """An Alertmanager notification of one firing alert `name` (Crash<n>), its own group."""
+    alert = {
+        "status": "firing",
+        "labels": {"alertname": name, "severity": "critical"},
+        "annotations": {"summary": f"{name} fired"},
+        "startsAt": "2024-01-01T00:00:00Z",
+        "fingerprint": name.lower(),
+    }
+    return json.dumps({"version": "4", "groupKey": f"{{}}:{name}", "alerts": [alert]}).encode()
+
+
+def names_in(message: dict[str, Any]) -> list[str]:
+    return ALERTNAME.findall(json.dumps(message, ensure_ascii=False))
+
+
+def delivered_counts(bots: Bots) -> Counter[str]:
+    """How many messages the bots accepted per alertname (a name a card repeats counts once)."""
+    return Counter(name for r in list(bots.fake.received) for name in set(names_in(r.body)))
+
+
+def received_names(bots: Bots) -> set[str]:
+    """Every alertname some bot received."""
+    return set(delivered_counts(bots))
 
 
 # -- a metric the test flips -----------------------------------------------------------------

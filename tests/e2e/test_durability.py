@@ -4,8 +4,6 @@ while the service runs. The outbox is the SQLite file in --data-dir."""
 
 from __future__ import annotations
 
-import json
-import re
 import signal
 import subprocess
 import sys
@@ -15,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.support import body, names_in, received_names
 from tests.support.bots import Bots
 from tests.support.launcher import (
     HTTP_TIMEOUT_SECONDS,
@@ -32,18 +31,6 @@ FEISHU_BOTS = 10
 NOTIFICATIONS = 200
 DELIVERY_TIMEOUT_SECONDS = 45.0
 EXIT_TIMEOUT_SECONDS = 15.0
-ALERTNAME = re.compile(r"Crash\d+")
-
-
-def body(name: str) -> bytes:
-    alert = {
-        "status": "firing",
-        "labels": {"alertname": name, "severity": "critical"},
-        "annotations": {"summary": f"{name} fired"},
-        "startsAt": "2024-01-01T00:00:00Z",
-        "fingerprint": name.lower(),
-    }
-    return json.dumps({"version": "4", "groupKey": f"{{}}:{name}", "alerts": [alert]}).encode()
 
 
 def post_all(service: Service, paths_and_names: list[tuple[str, str]]) -> None:
@@ -58,15 +45,6 @@ def config(tmp: Path, receivers: list[dict[str, Any]], **extra: Any) -> Path:
     routes = [{"receivers": [r["name"] for r in receivers]}]
     data = {"server": {"timezone": "UTC"}, "receivers": receivers, "routes": routes, **extra}
     return write_yaml(tmp / "alertbridge.yml", data)
-
-
-def names_in(message: dict[str, Any]) -> list[str]:
-    return ALERTNAME.findall(json.dumps(message, ensure_ascii=False))
-
-
-def received_names(bots: Bots) -> set[str]:
-    """Every alertname some bot received."""
-    return {name for record in list(bots.fake.received) for name in names_in(record.body)}
 
 
 def test_kill_9_while_the_bots_fail_loses_nothing_that_was_answered(

@@ -17,7 +17,6 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -26,7 +25,7 @@ import pytest
 from tests.bench.storm import TOKEN, delivered, notification, per_status
 from tests.support.bots import Bots
 from tests.support.launcher import Processes, Service, start_alertbridge, write_yaml
-from tests.support.postgres import PostgresServer, running_postgres
+from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.e2e
 
@@ -38,13 +37,6 @@ DRAIN_DEADLINE_SECONDS = 180.0
 PEERS = 3
 DINGTALK_LIMIT = (20, 60.0)
 RETRY_FOR_SECONDS = 120.0
-
-
-@pytest.fixture
-def postgres() -> Iterator[PostgresServer]:
-    pytest.importorskip("psycopg")
-    with running_postgres() as server:
-        yield server
 
 
 class Replicas:
