@@ -51,6 +51,8 @@ class Notification:
     common_annotations: dict[str, str] = field(default_factory=dict)
     external_url: str = ""
     truncated_alerts: int = 0
+    # Grafana-managed alerts: no Alertmanager holds them, so cards link to Grafana, not to it.
+    from_grafana: bool = False
 
     @property
     def firing(self) -> list[Alert]:

@@ -186,7 +186,11 @@ class _Job:
         # As it will print: the bot looks for these exact characters in the message.
         self.keyword = clean_text(receiver.keyword or "")
         mentions = receiver.mentions
-        url = alertmanager_base(renderer.alertmanager_url, notification.external_url)
+        url = (
+            Trusted("")  # its silence and alert links are Grafana's own, per alert
+            if notification.from_grafana
+            else alertmanager_base(renderer.alertmanager_url, notification.external_url)
+        )
         self.alertmanager_url = url
         self.options = CardOptions(
             zone=renderer.zone,
@@ -212,6 +216,8 @@ class _Job:
         labels = notification.common_labels
         firing = notification.kind == "alert" and notification.firing
         if links is None or not firing or "alertname" not in labels:
+            return Trusted("")
+        if notification.from_grafana:  # the link silences in Alertmanager, which has not got it
             return Trusted("")
         return safe_url(links.link(self.receiver.name, labels))
 

@@ -170,7 +170,7 @@ def unified_notification(payload: GrafanaPayload, limits: Limits) -> Notificatio
         _with_grafana_fields(alert, raw, limits.label_value_chars)
         for alert, raw in zip(notification.alerts, payload.alerts, strict=True)
     ]
-    return replace(notification, alerts=alerts)
+    return replace(notification, alerts=alerts, from_grafana=True)
 
 
 def _with_grafana_fields(alert: Alert, raw: GrafanaAlert, limit: int) -> Alert:
@@ -251,6 +251,7 @@ def legacy_notification(payload: LegacyPayload, limits: Limits) -> Notification:
         status=status,
         alerts=[alert],
         group_key=f"grafana-legacy:{payload.org_id}/{payload.rule_id}:{payload.state}",
+        from_grafana=True,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
@@ -76,3 +77,23 @@ def test_chat_cards_link_to_the_silence_page_of_their_firing_alerts(platform: st
     assert "/ui/silence/" not in text_of(
         renderer(silence_links=links).render(receiver(platform), done)[0]
     )
+
+
+@pytest.mark.parametrize("platform", CHAT_PLATFORMS)
+def test_grafana_cards_link_only_to_grafana_not_to_an_alertmanager_that_has_not_got_them(
+    platform: str,
+) -> None:
+    links = SilenceLinks("https://ab.example", KEY, clock=lambda: 1_000.0)
+    grafana_page = "https://grafana.example/alerting/silence/new?matcher=alertname%3DDiskFull"
+    item = replace(alert("DiskFull"), links={"silence": grafana_page})
+    given = notification(item, common_labels=dict(item.labels), from_grafana=True)
+    cards = renderer(silence_links=links, alertmanager_url="https://am.example")
+    text = text_of(cards.render(receiver(platform), given)[0])
+    assert grafana_page in text.replace("\\", "")
+    assert "am.example" not in text
+    assert "/ui/silence/" not in text
+    # The same alert from Alertmanager gets both Alertmanager's links and the signed one.
+    from_alertmanager = replace(given, from_grafana=False)
+    text = text_of(cards.render(receiver(platform), from_alertmanager)[0])
+    assert "am.example" in text
+    assert "/ui/silence/" in text

@@ -117,6 +117,7 @@ def test_maps_legacy_states_to_firing_or_resolved(state: str, status: str) -> No
 def test_alertmanager_route_recognises_every_grafana_body(name: str) -> None:
     assert is_grafana(json.loads(fixture(name)))
     assert parse_alertmanager_or_grafana(fixture(name)) == parse_grafana(fixture(name))
+    assert parse_grafana(fixture(name)).from_grafana  # cards then link to Grafana only
 
 
 def test_alertmanager_route_still_reads_alertmanager_bodies() -> None:
@@ -124,6 +125,7 @@ def test_alertmanager_route_still_reads_alertmanager_bodies() -> None:
 
     assert not is_grafana(json.loads(body))
     assert parse_alertmanager_or_grafana(body).alerts[0].links == {}
+    assert not parse_alertmanager_or_grafana(body).from_grafana
 
 
 @pytest.mark.parametrize(
