@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain, repeat
 from typing import TypeVar, overload
 
 from app.models import Alert
@@ -104,8 +105,9 @@ def rollup(
 def _key_labels(alerts: Sequence[Alert], names: Sequence[str], limit: int) -> list[KeyLabels]:
     """Each alert's key labels on one line, clipped: checked for the whole card at once, as
     they are nearly always short already (then the pairs are used as they are)."""
-    pairs = [[(k, v) for k in names if (v := alert.labels.get(k))] for alert in alerts]
-    texts = [text for row in pairs for pair in row for text in pair]
+    pairs = [[(k, v) for k in names if (v := get(k))] for get in [a.labels.get for a in alerts]]
+    # Flattened and measured by C-level iterators: a card holds some hundred such texts.
+    texts = list(chain.from_iterable(chain.from_iterable(pairs)))
     if "".join(texts).isprintable() and max(map(len, texts), default=0) <= limit:
         return pairs
     return [clipped(row, limit) for row in pairs]
@@ -114,8 +116,9 @@ def _key_labels(alerts: Sequence[Alert], names: Sequence[str], limit: int) -> li
 def _varying(keys: list[KeyLabels]) -> set[str]:
     """The key labels whose values differ across the card (those the title does not name)."""
     found = [dict(pairs) for pairs in keys]
-    names = {name for pairs in keys for name, _ in pairs}
-    return {n for n in names if len({labels.get(n) for labels in found}) > 1}
+    names: set[str] = set().union(*found)
+    # Each name's values across the card (None where an alert lacks it), gathered in C.
+    return {n for n in names if len(set(map(dict.get, found, repeat(n)))) > 1}
 
 
 def _row(
@@ -131,8 +134,9 @@ def _row(
     found = dict.fromkeys(objects_of)
     found.pop("", None)
     listed = list(found)
-    spent = [elapsed(alert, opts.now) for alert in members]
-    longest = max(range(len(members)), key=lambda i: _seconds(spent[i]))
+    spent = list(map(elapsed, members, repeat(opts.now)))
+    seconds = list(map(_seconds, spent))
+    longest = seconds.index(max(seconds))  # the first of the longest, as max() would pick
     t = catalogue(opts.settings.language)
     return RollupRow(
         status=first.status,
@@ -162,15 +166,17 @@ def _shared_links(members: list[Alert], opts: CardOptions) -> list[tuple[str, Tr
     """The links all the alerts have (runbook, dashboard …), in the first one's order."""
     settings = opts.settings
     names = settings.link_annotations
-
-    def links_of(alert: Alert) -> list[tuple[str, Trusted]]:
-        prometheus = links.prometheus_link(alert.generator_url, settings.prometheus_url)
-        values = tuple(map(alert.annotations.get, names))
-        return row_links(prometheus, values, names, settings.language)
-
-    first = links_of(members[0])
-    # Alerts of one rule usually share the very list of links (row_links is cached).
-    others = [found for found in map(links_of, members[1:]) if found is not first]
+    # Alerts of one rule usually share their generator URL and link annotations: each distinct
+    # (URL, annotations) is made into links once, in the order the alerts first have it.
+    distinct = dict.fromkeys(
+        [(a.generator_url, tuple(map(a.annotations.get, names))) for a in members]
+    )
+    first, *others = [
+        row_links(
+            links.prometheus_link(url, settings.prometheus_url), values, names, settings.language
+        )
+        for url, values in distinct
+    ]
     return [pair for pair in first if all(pair in found for found in others)]
 
 
