@@ -103,6 +103,14 @@ def _list_filters(finalize: Finalize) -> dict[str, Callable[..., Markup]]:
     return {"pairs": pairs, "joined": joined, "markdown_links": markdown_links}
 
 
+def _usable_links(items: Any) -> list[tuple[Any, Any, bool]]:
+    """`links|usable_links`: (label, url, first) of the (label, url) pairs that have a URL,
+    `first` true for the first of them. A loop over these needs no `loop` variable, whose loop
+    context cost more than the three or four buttons of an alert it printed."""
+    usable = [(label, url) for label, url in items if url]
+    return [(label, url, i == 0) for i, (label, url) in enumerate(usable)]
+
+
 def _plain_filter(dialect: Dialect) -> Callable[[Any], Trusted]:
     """`|plain`: the dialect's plain text, which finalize then only JSON-escapes."""
 
@@ -242,6 +250,7 @@ def card_environment(loader: BaseLoader, platform: str) -> SandboxedEnvironment:
     env.code_generator_class = _CardCodeGenerator
     env.filters["plain"] = _plain_filter(dialect)
     env.filters.update(_list_filters(finalize))
+    env.filters["usable_links"] = _usable_links
     for name in ("safe", "e", "escape", "forceescape"):
         env.filters[name] = _as_data
     for name in ("urlize", "xmlattr"):  # they emit raw HTML as Markup
