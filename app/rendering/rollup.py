@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import chain, repeat
+from itertools import repeat
 from typing import TypeVar, overload
 
 from app.models import Alert
@@ -21,7 +21,6 @@ from app.rendering.views import (
     TEXT_CHARS,
     CardOptions,
     card_text,
-    clipped,
     duration_text,
     row_links,
     value_limit,
@@ -82,7 +81,7 @@ def rollup(
     """The rows of `alerts`, built from the alerts themselves: a row reads only its first
     alert in full, so a card of many alerts makes a few rows, not a view per alert."""
     label_chars = value_limit(opts, LABEL_CHARS)
-    keys = _key_labels(alerts, opts.settings.key_labels, label_chars)
+    objects_of = _objects(alerts, opts.settings.key_labels, label_chars)
     groups: dict[tuple[str, str, str], list[int]] = {}
     for i, alert in enumerate(alerts):
         rank = levels[id(alert)] if levels is not None else level(alert, opts.settings)
@@ -93,32 +92,42 @@ def rollup(
         (status, rank, _), members = item
         return status == "resolved", -LEVEL_RANK[rank], -len(members)
 
-    varying = _varying(keys)
     rows = []
     for (_, rank, name), members in sorted(groups.items(), key=order):
         shown = [alerts[i] for i in members]
-        objects_of = ["/".join([v for n, v in keys[i] if n in varying]) for i in members]
-        rows.append(_row(shown, rank, name, objects_of, opts, objects, summaries))
+        listed = [objects_of[i] for i in members]
+        rows.append(_row(shown, rank, name, listed, opts, objects, summaries))
     return rows
 
 
-def _key_labels(alerts: Sequence[Alert], names: Sequence[str], limit: int) -> list[KeyLabels]:
-    """Each alert's key labels on one line, clipped: checked for the whole card at once, as
-    they are nearly always short already (then the pairs are used as they are)."""
-    pairs = [[(k, v) for k in names if (v := get(k))] for get in [a.labels.get for a in alerts]]
-    # Flattened and measured by C-level iterators: a card holds some hundred such texts.
-    texts = list(chain.from_iterable(chain.from_iterable(pairs)))
-    if "".join(texts).isprintable() and max(map(len, texts), default=0) <= limit:
-        return pairs
-    return [clipped(row, limit) for row in pairs]
-
-
-def _varying(keys: list[KeyLabels]) -> set[str]:
-    """The key labels whose values differ across the card (those the title does not name)."""
-    found = [dict(pairs) for pairs in keys]
-    names: set[str] = set().union(*found)
-    # Each name's values across the card (None where an alert lacks it), gathered in C.
-    return {n for n in names if len(set(map(dict.get, found, repeat(n)))) > 1}
+def _objects(alerts: Sequence[Alert], names: Sequence[str], limit: int) -> list[str]:
+    """Each alert's values of the key labels that differ across the card (the pods, instances
+    … a row lists), "/"-joined. Gathered a key label at a time: a card holds some hundred key
+    label values, nearly always short already (then none is clipped) and mostly all alike."""
+    labels = [alert.labels for alert in alerts]
+    # Per key label, each alert's value; None where it has none, or an empty one.
+    columns = [[v or None for v in map(dict.get, labels, repeat(name))] for name in names]
+    named = [(name, column) for name, column in zip(names, columns, strict=True) if any(column)]
+    texts = [name for name, _ in named] + [v for _, column in named for v in column if v]
+    if not ("".join(texts).isprintable() and max(map(len, texts), default=0) <= limit):
+        named = [
+            (card_text(name, limit), [v if v is None else card_text(v, limit) for v in column])
+            for name, column in named
+        ]
+    # A name two key labels share once clipped holds, per alert, the last one it has.
+    merged: dict[str, list[str | None]] = {}
+    for name, column in named:
+        before = merged.get(name)
+        merged[name] = (
+            column
+            if before is None
+            else [b if v is None else v for v, b in zip(column, before, strict=True)]
+        )
+    varying = {name for name, column in merged.items() if len(set(column)) > 1}
+    shown = [column for name, column in named if name in varying]
+    if not shown:
+        return [""] * len(alerts)
+    return ["/".join([v for v in values if v is not None]) for values in zip(*shown, strict=True)]
 
 
 def _row(
