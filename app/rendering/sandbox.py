@@ -206,8 +206,25 @@ class CardSandbox(ImmutableSandboxedEnvironment):
             # working that out again on every call.
             kwargs.pop("_loop_vars", None)
             kwargs.pop("_block_vars", None)
+            if not kwargs and not self.is_async and _plain_macro_call(obj, args):
+                # What Macro.__call__ and _invoke come to for a call that passes every
+                # argument by position (a card's usual call), without matching each one up.
+                text = obj._func(*args)
+                return Markup(text) if context.eval_ctx.autoescape else text
             return obj(context.eval_ctx, *args, **kwargs)
         return super().call(context, obj, *args, **kwargs)
+
+
+def _plain_macro_call(macro: Macro, args: tuple[Any, ...]) -> bool:
+    """A call giving each of the macro's arguments by position, and nothing else: no caller,
+    no extra positional or keyword arguments. Jinja internals: should they change, this is
+    False (the attributes are missing) and Macro.__call__ does the work."""
+    count = getattr(macro, "_argument_count", None)
+    return (
+        count == len(args)
+        and hasattr(macro, "_func")
+        and not (macro.caller or macro.catch_kwargs or macro.catch_varargs)
+    )
 
 
 class _CardCodeGenerator(CodeGenerator):
