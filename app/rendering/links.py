@@ -52,20 +52,51 @@ def _matcher_value(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+def _matcher(name: str, value: str) -> str:
+    return f'{name}="{_matcher_value(value)}"'
+
+
+# The labels of an alert group (namespace, job, service ...) recur in the links of every alert:
+# each matcher is cleaned and percent-encoded once. Both work character by character (a matcher
+# ends in a quote, so no "\r\n" spans two), so the encoded filter is the encoded matchers
+# joined. Bounded in count and length, so unique long values cannot grow memory.
+QUOTED_MATCHER_ENTRIES = 4096
+QUOTED_MATCHER_MAX_CHARS = 256
+
+
+@lru_cache(maxsize=QUOTED_MATCHER_ENTRIES)
+def _cached_quoted_matcher(name: str, value: str) -> str:
+    return _quoted(clean_text(_matcher(name, value)))
+
+
+def _quoted_matcher(name: str, value: str) -> str:
+    if len(name) + len(value) > QUOTED_MATCHER_MAX_CHARS:
+        return _quoted(clean_text(_matcher(name, value)))
+    return _cached_quoted_matcher(name, value)
+
+
+def _matcher_pairs(labels: Mapping[str, str], skip: Iterable[str]) -> list[tuple[str, str]]:
+    """The labels a filter matches: sorted, without volatile or empty ones, at most 12."""
+    left_out = VOLATILE_LABELS.union(skip)
+    return sorted([(k, v) for k, v in labels.items() if k not in left_out and v])[:MAX_MATCHERS]
+
+
 def matchers(labels: Mapping[str, str], skip: Iterable[str] = ()) -> str:
     """`{a="1",b="2"}`: Alertmanager's filter syntax, sorted, without volatile labels."""
-    left_out = VOLATILE_LABELS.union(skip)
-    pairs = sorted([(k, v) for k, v in labels.items() if k not in left_out and v])
-    inner = ",".join([f'{k}="{_matcher_value(v)}"' for k, v in pairs[:MAX_MATCHERS]])
-    return "{" + inner + "}"
+    return "{" + ",".join([_matcher(k, v) for k, v in _matcher_pairs(labels, skip)]) + "}"
+
+
+def quoted_matchers(labels: Mapping[str, str], skip: Iterable[str] = ()) -> str:
+    """_quoted(clean_text(matchers(labels, skip))), from the cached encoded matchers."""
+    pairs = _matcher_pairs(labels, skip)
+    return "%7B" + "%2C".join([_quoted_matcher(k, v) for k, v in pairs]) + "%7D"
 
 
 def silence_url(base: str, labels: Mapping[str, str], skip: Iterable[str] = ()) -> Trusted:
     """The prefilled silence form (`#/silences/new?filter=…`); "" without a base or labels."""
     if not base or not labels:
         return Trusted("")
-    query = _quoted(clean_text(matchers(labels, skip)))
-    return safe_url(f"{base}/#/silences/new?filter={query}")
+    return safe_url(f"{base}/#/silences/new?filter={quoted_matchers(labels, skip)}")
 
 
 def alerts_url(base: str, labels: Mapping[str, str], receiver: str = "") -> Trusted:
@@ -74,7 +105,7 @@ def alerts_url(base: str, labels: Mapping[str, str], receiver: str = "") -> Trus
         return Trusted("")
     query = []
     if labels:
-        query.append("filter=" + _quoted(clean_text(matchers(labels))))
+        query.append("filter=" + quoted_matchers(labels))
     if receiver:
         query.append("receiver=" + _quoted(clean_text(receiver)))
     return safe_url(f"{base}/#/alerts" + ("?" + "&".join(query) if query else ""))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import repeat
 from typing import TypeVar, overload
 
 from app.models import Alert
@@ -20,7 +21,6 @@ from app.rendering.views import (
     TEXT_CHARS,
     CardOptions,
     card_text,
-    clipped,
     duration_text,
     row_links,
     value_limit,
@@ -81,7 +81,7 @@ def rollup(
     """The rows of `alerts`, built from the alerts themselves: a row reads only its first
     alert in full, so a card of many alerts makes a few rows, not a view per alert."""
     label_chars = value_limit(opts, LABEL_CHARS)
-    keys = _key_labels(alerts, opts.settings.key_labels, label_chars)
+    objects_of = _objects(alerts, opts.settings.key_labels, label_chars)
     groups: dict[tuple[str, str, str], list[int]] = {}
     for i, alert in enumerate(alerts):
         rank = levels[id(alert)] if levels is not None else level(alert, opts.settings)
@@ -92,30 +92,42 @@ def rollup(
         (status, rank, _), members = item
         return status == "resolved", -LEVEL_RANK[rank], -len(members)
 
-    varying = _varying(keys)
     rows = []
     for (_, rank, name), members in sorted(groups.items(), key=order):
         shown = [alerts[i] for i in members]
-        objects_of = ["/".join([v for n, v in keys[i] if n in varying]) for i in members]
-        rows.append(_row(shown, rank, name, objects_of, opts, objects, summaries))
+        listed = [objects_of[i] for i in members]
+        rows.append(_row(shown, rank, name, listed, opts, objects, summaries))
     return rows
 
 
-def _key_labels(alerts: Sequence[Alert], names: Sequence[str], limit: int) -> list[KeyLabels]:
-    """Each alert's key labels on one line, clipped: checked for the whole card at once, as
-    they are nearly always short already (then the pairs are used as they are)."""
-    pairs = [[(k, v) for k in names if (v := alert.labels.get(k))] for alert in alerts]
-    texts = [text for row in pairs for pair in row for text in pair]
-    if "".join(texts).isprintable() and max(map(len, texts), default=0) <= limit:
-        return pairs
-    return [clipped(row, limit) for row in pairs]
-
-
-def _varying(keys: list[KeyLabels]) -> set[str]:
-    """The key labels whose values differ across the card (those the title does not name)."""
-    found = [dict(pairs) for pairs in keys]
-    names = {name for pairs in keys for name, _ in pairs}
-    return {n for n in names if len({labels.get(n) for labels in found}) > 1}
+def _objects(alerts: Sequence[Alert], names: Sequence[str], limit: int) -> list[str]:
+    """Each alert's values of the key labels that differ across the card (the pods, instances
+    … a row lists), "/"-joined. Gathered a key label at a time: a card holds some hundred key
+    label values, nearly always short already (then none is clipped) and mostly all alike."""
+    labels = [alert.labels for alert in alerts]
+    # Per key label, each alert's value; None where it has none, or an empty one.
+    columns = [[v or None for v in map(dict.get, labels, repeat(name))] for name in names]
+    named = [(name, column) for name, column in zip(names, columns, strict=True) if any(column)]
+    texts = [name for name, _ in named] + [v for _, column in named for v in column if v]
+    if not ("".join(texts).isprintable() and max(map(len, texts), default=0) <= limit):
+        named = [
+            (card_text(name, limit), [v if v is None else card_text(v, limit) for v in column])
+            for name, column in named
+        ]
+    # A name two key labels share once clipped holds, per alert, the last one it has.
+    merged: dict[str, list[str | None]] = {}
+    for name, column in named:
+        before = merged.get(name)
+        merged[name] = (
+            column
+            if before is None
+            else [b if v is None else v for v, b in zip(column, before, strict=True)]
+        )
+    varying = {name for name, column in merged.items() if len(set(column)) > 1}
+    shown = [column for name, column in named if name in varying]
+    if not shown:
+        return [""] * len(alerts)
+    return ["/".join([v for v in values if v is not None]) for values in zip(*shown, strict=True)]
 
 
 def _row(
@@ -131,8 +143,9 @@ def _row(
     found = dict.fromkeys(objects_of)
     found.pop("", None)
     listed = list(found)
-    spent = [elapsed(alert, opts.now) for alert in members]
-    longest = max(range(len(members)), key=lambda i: _seconds(spent[i]))
+    spent = list(map(elapsed, members, repeat(opts.now)))
+    seconds = list(map(_seconds, spent))
+    longest = seconds.index(max(seconds))  # the first of the longest, as max() would pick
     t = catalogue(opts.settings.language)
     return RollupRow(
         status=first.status,
@@ -162,15 +175,17 @@ def _shared_links(members: list[Alert], opts: CardOptions) -> list[tuple[str, Tr
     """The links all the alerts have (runbook, dashboard …), in the first one's order."""
     settings = opts.settings
     names = settings.link_annotations
-
-    def links_of(alert: Alert) -> list[tuple[str, Trusted]]:
-        prometheus = links.prometheus_link(alert.generator_url, settings.prometheus_url)
-        values = tuple(map(alert.annotations.get, names))
-        return row_links(prometheus, values, names, settings.language)
-
-    first = links_of(members[0])
-    # Alerts of one rule usually share the very list of links (row_links is cached).
-    others = [found for found in map(links_of, members[1:]) if found is not first]
+    # Alerts of one rule usually share their generator URL and link annotations: each distinct
+    # (URL, annotations) is made into links once, in the order the alerts first have it.
+    distinct = dict.fromkeys(
+        [(a.generator_url, tuple(map(a.annotations.get, names))) for a in members]
+    )
+    first, *others = [
+        row_links(
+            links.prometheus_link(url, settings.prometheus_url), values, names, settings.language
+        )
+        for url, values in distinct
+    ]
     return [pair for pair in first if all(pair in found for found in others)]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import fields
 from functools import lru_cache
 from types import BuiltinMethodType
@@ -103,6 +103,14 @@ def _list_filters(finalize: Finalize) -> dict[str, Callable[..., Markup]]:
     return {"pairs": pairs, "joined": joined, "markdown_links": markdown_links}
 
 
+def _usable_links(items: Any) -> list[tuple[Any, Any, bool]]:
+    """`links|usable_links`: (label, url, first) of the (label, url) pairs that have a URL,
+    `first` true for the first of them. A loop over these needs no `loop` variable, whose loop
+    context cost more than the three or four buttons of an alert it printed."""
+    usable = [(label, url) for label, url in items if url]
+    return [(label, url, i == 0) for i, (label, url) in enumerate(usable)]
+
+
 def _plain_filter(dialect: Dialect) -> Callable[[Any], Trusted]:
     """`|plain`: the dialect's plain text, which finalize then only JSON-escapes."""
 
@@ -159,6 +167,13 @@ class CardSandbox(ImmutableSandboxedEnvironment):
     a template may read its variables but not change them (`.append`, `.update`, ...).
     """
 
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        # A dict, not Jinja's ChainMap: each render (and each `import ... with context`) copies
+        # a template's globals into its context, key by key in Python for a ChainMap, some
+        # 20 us a card. The overlay order is kept; card_environment sets every global before
+        # any template loads, so nothing a ChainMap would show later is missed.
+        return dict(super().make_globals(d))
+
     def getattr(self, obj: Any, attribute: str) -> Any:
         kind = type(obj)
         names = _PLAIN_DATA.get(kind)
@@ -191,8 +206,25 @@ class CardSandbox(ImmutableSandboxedEnvironment):
             # working that out again on every call.
             kwargs.pop("_loop_vars", None)
             kwargs.pop("_block_vars", None)
+            if not kwargs and not self.is_async and _plain_macro_call(obj, args):
+                # What Macro.__call__ and _invoke come to for a call that passes every
+                # argument by position (a card's usual call), without matching each one up.
+                text = obj._func(*args)
+                return Markup(text) if context.eval_ctx.autoescape else text
             return obj(context.eval_ctx, *args, **kwargs)
         return super().call(context, obj, *args, **kwargs)
+
+
+def _plain_macro_call(macro: Macro, args: tuple[Any, ...]) -> bool:
+    """A call giving each of the macro's arguments by position, and nothing else: no caller,
+    no extra positional or keyword arguments. Jinja internals: should they change, this is
+    False (the attributes are missing) and Macro.__call__ does the work."""
+    count = getattr(macro, "_argument_count", None)
+    return (
+        count == len(args)
+        and hasattr(macro, "_func")
+        and not (macro.caller or macro.catch_kwargs or macro.catch_varargs)
+    )
 
 
 class _CardCodeGenerator(CodeGenerator):
@@ -235,6 +267,7 @@ def card_environment(loader: BaseLoader, platform: str) -> SandboxedEnvironment:
     env.code_generator_class = _CardCodeGenerator
     env.filters["plain"] = _plain_filter(dialect)
     env.filters.update(_list_filters(finalize))
+    env.filters["usable_links"] = _usable_links
     for name in ("safe", "e", "escape", "forceescape"):
         env.filters[name] = _as_data
     for name in ("urlize", "xmlattr"):  # they emit raw HTML as Markup

@@ -114,7 +114,10 @@ def clipped(pairs: list[tuple[str, str]], limit: int) -> list[tuple[str, str]]:
     """Label and annotation pairs on one line each, clipped: `pairs` itself when all of them
     already are (the usual case, found by three C-level passes instead of a call per text)."""
     texts = list(chain.from_iterable(pairs))
-    if "".join(texts).isprintable() and max(map(len, texts), default=0) <= limit:
+    joined = "".join(texts)
+    # No text is longer than all of them together: the lengths are read one by one only when
+    # that is over the limit.
+    if joined.isprintable() and (len(joined) <= limit or max(map(len, texts), default=0) <= limit):
         return pairs
     return [(card_text(k, limit), card_text(v, limit)) for k, v in pairs]
 

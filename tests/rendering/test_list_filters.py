@@ -1,6 +1,6 @@
-"""The list filters (`pairs`, `joined`, `markdown_links`) print exactly what the Jinja loops
-they replaced printed, for any text; and the one-pass percent-encoding of silence filters is
-urllib's quote."""
+"""The list filters (`pairs`, `joined`, `markdown_links`, `usable_links`) print exactly what
+the Jinja loops they replaced printed, for any text; and the one-pass percent-encoding of
+silence filters is urllib's quote."""
 
 from __future__ import annotations
 
@@ -32,6 +32,13 @@ EQUIVALENTS = {
         "{{ links|markdown_links }}",
         "{% for label, url in links if url %}{% if not loop.first %} · {% endif %}"
         "[{{ label }}]({{ url }}){% endfor %}",
+    ),
+    # The Feishu buttons: the first one usable is marked without a loop context.
+    "usable_links": (
+        "{% for label, url, first in links|usable_links %}{% if first %}[{% else %}, {% endif %}"
+        "{{ label|plain }}={{ url }}{% endfor %}",
+        "{% for label, url in links if url %}{% if loop.first %}[{% else %}, {% endif %}"
+        "{{ label|plain }}={{ url }}{% endfor %}",
     ),
 }
 TEXT = st.text(alphabet=st.sampled_from(list('ab _*[]()<>@&#`\\"\n\u2028é·')), max_size=8)
