@@ -111,4 +111,9 @@ def parse_matchers(texts: Sequence[str]) -> list[Matcher]:
 
 
 def matches_all(matchers: Sequence[Matcher], labels: Mapping[str, str]) -> bool:
-    return all(m.matches(labels) for m in matchers)
+    # A loop, not all() over a generator: it runs per alert and per route or filter, and the
+    # generator's frames were a third of routing a 20-alert notification.
+    for matcher in matchers:  # noqa: SIM110
+        if not matcher.matches(labels):
+            return False
+    return True

@@ -33,7 +33,10 @@ class Router:
         self.default_receiver = config.default_receiver
 
     def is_filtered(self, labels: Mapping[str, str]) -> bool:
-        return any(matches_all(f, labels) for f in self.filters)
+        for matchers in self.filters:  # noqa: SIM110 (a loop: see matches_all)
+            if matches_all(matchers, labels):
+                return True
+        return False
 
     def match_receivers(self, labels: Mapping[str, str]) -> list[str]:
         """Receivers of one alert, in route order: first match wins unless it says `continue`."""

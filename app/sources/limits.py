@@ -36,9 +36,9 @@ def enforce_limits(notification: Notification, limits: Limits) -> Notification:
     # One pass, and only len() per name and value: it runs on every request, over every label.
     too_long = 0
     for where, pairs in _label_sets(notification):
-        if len(pairs) > limits.labels_per_alert or _longest(pairs) > limits.label_name_chars:
+        if len(pairs) > limits.labels_per_alert or longest(pairs) > limits.label_name_chars:
             raise InvalidPayload(f"{'.'.join(map(str, where))}: {_problem(pairs, limits)}", 422)
-        too_long += _longest(pairs.values()) > limits.label_value_chars
+        too_long += longest(pairs.values()) > limits.label_value_chars
     if not too_long:
         return notification
     return _clip_values(notification, limits.label_value_chars, too_long)
@@ -51,12 +51,12 @@ def _problem(pairs: dict[str, str], limits: Limits) -> str:
             "(limits.labels_per_alert)"
         )
     return (
-        f"a name of {_longest(pairs)} characters exceeds the limit of {limits.label_name_chars} "
+        f"a name of {longest(pairs)} characters exceeds the limit of {limits.label_name_chars} "
         "(limits.label_name_chars)"
     )
 
 
-def _longest(texts: Iterable[str]) -> int:
+def longest(texts: Iterable[str]) -> int:
     return max(map(len, texts), default=0)
 
 
@@ -85,7 +85,7 @@ def _clip_values(notification: Notification, limit: int, clipped: int) -> Notifi
 
 
 def _clipped(pairs: dict[str, str], limit: int) -> dict[str, str]:
-    if _longest(pairs.values()) <= limit:
+    if longest(pairs.values()) <= limit:
         return pairs
     return {name: clip(value, limit) for name, value in pairs.items()}
 

@@ -7,7 +7,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -175,3 +175,17 @@ async def test_repeats_after_a_card_was_sent_wait_for_the_end_of_the_window(
     held = bots.received[2]
     assert "\u00d725" in held.body["markdown"]["text"]
     assert held.at - bots.received[0].at >= 0.5
+
+
+def test_the_key_spells_each_time_in_its_own_zone() -> None:
+    """The same instant written in another zone gave another key before isoformat was
+    remembered, and still does (the memory is keyed by the zone too)."""
+    utc = datetime(2024, 11, 12, 8, 17, 43, 123456, tzinfo=UTC)
+    plus_two = utc.astimezone(timezone(timedelta(hours=2)))
+    keys = [
+        notification_key(
+            notification(replace(alert("A", fingerprint="fa"), starts_at=moment)), None
+        )
+        for moment in (utc, plus_two, utc)
+    ]
+    assert keys[0] == keys[2] != keys[1]
