@@ -9,7 +9,7 @@ type/namespace/kind/name/reason (what filters and routes match on) and its messa
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -63,20 +63,13 @@ class Notification:
         return [a for a in self.alerts if a.status == "resolved"]
 
     def with_alerts(self, alerts: list[Alert]) -> Notification:
-        """The same notification narrowed to `alerts` (after filtering, or one part of a split)."""
+        """The same notification narrowed to `alerts` (after filtering, or one part of a split).
+
+        Every other field is carried over by `replace`: a field listed by hand here was once
+        left out (`from_grafana`), and Grafana cards then linked to an Alertmanager that does not
+        hold their alerts."""
         status: Status = "firing" if any(a.status == "firing" for a in alerts) else "resolved"
-        return Notification(
-            kind=self.kind,
-            status=status,
-            alerts=alerts,
-            receiver=self.receiver,
-            group_key=self.group_key,
-            group_labels=self.group_labels,
-            common_labels=self.common_labels,
-            common_annotations=self.common_annotations,
-            external_url=self.external_url,
-            truncated_alerts=self.truncated_alerts,
-        )
+        return replace(self, status=status, alerts=alerts)
 
 
 @dataclass(frozen=True, slots=True)

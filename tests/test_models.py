@@ -4,6 +4,7 @@ field existed still decode (with that field's default)."""
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from datetime import UTC, datetime
 
 from app.models import Alert, Notification, notification_from_json, notification_to_json
@@ -40,3 +41,29 @@ def test_decodes_rows_written_before_links_and_value_existed() -> None:
 
     assert (decoded.links, decoded.value) == ({}, "")
     assert decoded.fingerprint == GRAFANA_ALERT.fingerprint
+
+
+def test_narrowing_to_some_alerts_keeps_every_other_field() -> None:
+    resolved = Alert(
+        **{**{f.name: getattr(GRAFANA_ALERT, f.name) for f in fields(Alert)}, "status": "resolved"}
+    )
+    notification = Notification(
+        kind="alert",
+        status="firing",
+        alerts=[GRAFANA_ALERT, resolved],
+        receiver="grafana",
+        group_key="{}:{}",
+        group_labels={"team": "blue"},
+        common_labels={"team": "blue"},
+        common_annotations={"summary": "zone us-1"},
+        external_url="https://play.grafana.org/",
+        truncated_alerts=3,
+        from_grafana=True,
+    )
+
+    narrowed = notification.with_alerts([resolved])
+
+    assert (narrowed.alerts, narrowed.status) == ([resolved], "resolved")
+    for field in fields(Notification):
+        if field.name not in ("alerts", "status"):
+            assert getattr(narrowed, field.name) == getattr(notification, field.name), field.name
