@@ -68,8 +68,12 @@ class Notification:
         Every other field is carried over by `replace`: a field listed by hand here was once
         left out (`from_grafana`), and Grafana cards then linked to an Alertmanager that does not
         hold their alerts."""
-        status: Status = "firing" if any(a.status == "firing" for a in alerts) else "resolved"
-        return replace(self, status=status, alerts=alerts)
+        return replace(self, status=group_status(alerts), alerts=alerts)
+
+
+def group_status(alerts: Sequence[Alert]) -> Status:
+    """Firing if any alert of the group is firing: how Alertmanager itself derives it."""
+    return "firing" if any(a.status == "firing" for a in alerts) else "resolved"
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from app.config.model import Limits
-from app.models import Alert, Notification, Status
+from app.models import Alert, Notification, group_status
 from app.sources import InvalidPayload
 from app.sources.limits import DEFAULT_LIMITS, enforce_limits, longest
 from app.text import has_surrogate
@@ -141,11 +141,9 @@ def unquote_receiver(value: str) -> str:
 
 def to_notification(payload: AlertmanagerPayload) -> Notification:
     alerts = [_to_alert(a) for a in payload.alerts]
-    # "firing if any alert in the group is firing" is how Alertmanager itself derives it.
-    derived: Status = "firing" if any(a.status == "firing" for a in alerts) else "resolved"
     return Notification(
         kind="alert",
-        status=payload.status or derived,
+        status=payload.status or group_status(alerts),
         alerts=alerts,
         receiver=payload.receiver,
         group_key=payload.group_key or group_key_of(payload.group_labels),
@@ -252,8 +250,7 @@ def lean_notification(body: bytes, limits: Limits) -> Notification | None:
         group_labels = _labels(data.get("groupLabels"), limits)
         return Notification(
             kind="alert",
-            status=status
-            or ("firing" if any(a.status == "firing" for a in alerts) else "resolved"),
+            status=status or group_status(alerts),
             alerts=alerts,
             receiver=unquote_receiver(_of(str, data, "receiver", "")),
             group_key=_of(str, data, "groupKey", "") or group_key_of(group_labels),
